@@ -1,0 +1,3 @@
+from colorbot.cli import main
+
+main()

@@ -1,0 +1,142 @@
+"""The ``colorbot`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from colorbot import __version__
+from colorbot.config import Config, ConfigError, load_config
+from db import DatabaseURLError, make_engine, session_factory
+from db import migrate
+from db.store import post_state_counts, table_counts
+
+log = logging.getLogger("colorbot")
+
+
+class SetupError(click.ClickException):
+    """A problem with configuration or environment: one line, exit code 2, no traceback."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"colorbot: error: {self.format_message()}", err=True)
+
+
+@dataclass
+class App:
+    """What every subcommand needs, built on first use so ``--help`` works without a database."""
+
+    config_path: Path | None
+    _config: Config | None = None
+    _engine: Engine | None = None
+    _sessions: sessionmaker[Session] | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                raise SetupError(f"config: {exc}") from None
+            logging.getLogger().setLevel(self._config.logging.level)
+        return self._config
+
+    def engine(self, *, upgrade: bool = True) -> Engine:
+        """The database engine; migrations are brought to head first unless ``upgrade`` is off."""
+        if self._engine is None:
+            url = self.config.database.url
+            try:
+                engine = make_engine(url)
+                if upgrade and not migrate.is_up_to_date(engine):
+                    migrate.upgrade(engine)
+            except DatabaseURLError as exc:
+                raise SetupError(f"database.url: {exc}") from None
+            except DBAPIError as exc:
+                shown = make_url(url).render_as_string(hide_password=True)
+                reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+                raise SetupError(f"database.url: cannot open {shown!r}: {reason}") from None
+            self._engine = engine
+        return self._engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        if self._sessions is None:
+            self._sessions = session_factory(self.engine())
+        return self._sessions
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="TOML configuration file [default: $COLORBOT_CONFIG or ./colorbot.toml].",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.version_option(__version__, prog_name="colorbot")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
+    """Benchmark automatic photo colorization against the human colorists of r/colorization.
+
+    Scrapes posts pairing a black-and-white photo with a person's colorization, colorizes the
+    original with our residual-encoder network, measures how far machine is from human and
+    writes comparison reports. Everything is kept in one database (SQLite by default).
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Alembic announces every migration context at INFO; that is noise on each start.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    ctx.obj = App(config_path=config_path)
+
+
+@cli.group()
+def db() -> None:
+    """Create, migrate and inspect the database."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to reach.")
+@pass_app
+def db_upgrade(app: App, revision: str) -> None:
+    """Apply the migrations up to REVISION (every command does this to head on start)."""
+    engine = app.engine(upgrade=False)
+    migrate.upgrade(engine, revision)
+    click.echo(f"database at revision {migrate.current_revision(engine)}")
+
+
+@db.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_app
+def db_stats(app: App, as_json: bool) -> None:
+    """Row counts per table and post counts per pipeline state."""
+    with app.sessions() as session:
+        stats = {"tables": table_counts(session), "post_states": post_state_counts(session)}
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    for title, counts in (("table", stats["tables"]), ("post state", stats["post_states"])):
+        click.echo(f"{title:<16}{'rows':>8}")
+        for name, count in sorted(counts.items()):
+            click.echo(f"{name:<16}{count:>8}")
+        click.echo()
+
+
+def main() -> None:
+    cli(prog_name="colorbot")

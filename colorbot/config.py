@@ -1,0 +1,104 @@
+"""colorbot's configuration: one TOML file plus ``COLORBOT_*`` environment variables.
+
+An environment variable ``COLORBOT_<SECTION>__<KEY>`` overrides ``[section] key`` of the file
+(``COLORBOT_REDDIT__CLIENT_SECRET``, ``COLORBOT_DATABASE__URL``); values are parsed as TOML
+values where they can be (``42``, ``true``, ``["a", "b"]``), else taken as strings. Everything is
+validated at start, and the first problem is reported with the key that caused it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.settings import DownloadSettings, RedditSettings
+
+DEFAULT_PATH = Path("colorbot.toml")
+ENV_PREFIX = "COLORBOT_"
+ENV_CONFIG_PATH = "COLORBOT_CONFIG"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key and the source."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///colorbot.db"
+
+
+class LoggingSettings(_Section):
+    level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+class Config(_Section):
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    reddit: RedditSettings = Field(default_factory=RedditSettings)
+    download: DownloadSettings = Field(default_factory=DownloadSettings)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read, merge and validate the configuration.
+
+    ``path`` None means ``$COLORBOT_CONFIG`` or else ``./colorbot.toml`` if it exists; a path
+    given explicitly must exist.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    explicit = path is not None or ENV_CONFIG_PATH in environ
+    file = Path(path if path is not None else environ.get(ENV_CONFIG_PATH, DEFAULT_PATH))
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    elif explicit:
+        raise ConfigError(f"{file}: no such configuration file")
+    source = {key: str(file) for key in _flatten(data)}
+
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_PATH:
+            continue
+        section, sep, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if not sep or not section or not key:
+            raise ConfigError(
+                f"{name}: not a configuration variable (expected COLORBOT_<SECTION>__<KEY>)"
+            )
+        if not isinstance(data.setdefault(section, {}), dict):
+            raise ConfigError(f"{name}: [{section}] is not a section")
+        data[section][key] = _parse_env_value(raw)
+        source[f"{section}.{key}"] = f"environment variable {name}"
+
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        where = source.get(key) or source.get(key.rsplit(".", 1)[0]) or "defaults"
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        raise ConfigError(f"{key}: {message} (from {where})") from None
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        keys.append(dotted)
+        if isinstance(value, dict):
+            keys.extend(_flatten(value, f"{dotted}."))
+    return keys

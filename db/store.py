@@ -1,0 +1,118 @@
+"""Small storage operations shared by every step of the pipeline."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import PIL.Image
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Base, Image, JobRun, Model, Post, PostState, utcnow
+
+
+class NotAnImageError(ValueError):
+    """Bytes offered for storage do not decode as an image."""
+
+
+def store_image(session: Session, data: bytes) -> Image:
+    """The stored image with these bytes, inserting it if it is new.
+
+    Content addressing makes storing idempotent: the same photo linked from two posts, or
+    fetched again after a crash, is kept once.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    existing = session.scalar(select(Image).where(Image.sha256 == digest))
+    if existing is not None:
+        return existing
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as probe:
+            fmt, (width, height) = probe.format or "unknown", probe.size
+    except (PIL.UnidentifiedImageError, OSError) as exc:
+        raise NotAnImageError(f"not an image ({len(data)} bytes): {exc}") from exc
+    image = Image(sha256=digest, data=data, format=fmt.lower(), width=width, height=height)
+    try:
+        with session.begin_nested():
+            session.add(image)
+    except IntegrityError:
+        # Another process stored the same bytes between our look-up and our insert.
+        return session.scalars(select(Image).where(Image.sha256 == digest)).one()
+    return image
+
+
+def get_or_create_model(
+    session: Session,
+    *,
+    name: str,
+    version: str,
+    backbone: str = "",
+    config: dict[str, Any] | None = None,
+    weights_sha256: str | None = None,
+) -> Model:
+    model = session.scalar(select(Model).where(Model.name == name, Model.version == version))
+    if model is not None:
+        return model
+    model = Model(
+        name=name,
+        version=version,
+        backbone=backbone,
+        config=config or {},
+        weights_sha256=weights_sha256,
+    )
+    try:
+        with session.begin_nested():
+            session.add(model)
+    except IntegrityError:
+        return session.scalars(
+            select(Model).where(Model.name == name, Model.version == version)
+        ).one()
+    return model
+
+
+def skip_post(post: Post, reason: str) -> None:
+    post.state = PostState.SKIPPED.value
+    post.skip_reason = reason
+
+
+@contextmanager
+def job_run(sessions: sessionmaker[Session], job: str) -> Iterator[JobRun]:
+    """Record one run of ``job`` in ``job_runs``: its start at once, its end and outcome after.
+
+    The caller sets ``run.items``; an exception marks the run failed with its message and is
+    re-raised, so a scheduler can log it and carry on.
+    """
+    started = time.monotonic()
+    with sessions.begin() as session:
+        run = JobRun(job=job)
+        session.add(run)
+    try:
+        yield run
+    except BaseException as exc:
+        run.status = "failed" if isinstance(exc, Exception) else "interrupted"
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    else:
+        run.status = "ok"
+    finally:
+        run.finished_at = utcnow()
+        run.seconds = time.monotonic() - started
+        with sessions.begin() as session:
+            session.merge(run)
+
+
+def table_counts(session: Session) -> dict[str, int]:
+    return {
+        name: session.scalar(select(func.count()).select_from(table)) or 0
+        for name, table in Base.metadata.tables.items()
+    }
+
+
+def post_state_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Post.state, func.count()).group_by(Post.state)).all()
+    return {state: count for state, count in rows}
