@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+
+from eval.grayscale import Tone, classify_tone
+from eval_images import cyanotype, faded, gray_copy, sepia, with_noise
+
+PHOTOS = ["astronaut", "coffee", "rocket"]
+
+
+@pytest.fixture(scope="module", params=PHOTOS)
+def photo(request) -> np.ndarray:
+    return getattr(skimage.data, request.param)()
+
+
+def test_gray_photo_is_gray(photo):
+    assert classify_tone(gray_copy(photo)) is Tone.GRAY
+
+
+def test_single_channel_photo_is_gray(photo):
+    assert classify_tone(gray_copy(photo)[..., 0]) is Tone.GRAY
+
+
+def test_noisy_gray_scan_is_gray(photo):
+    assert classify_tone(with_noise(gray_copy(photo), sigma=8)) is Tone.GRAY
+
+
+def test_sepia_is_tinted(photo):
+    assert classify_tone(sepia(photo)) is Tone.TINTED
+
+
+def test_cyanotype_is_tinted(photo):
+    assert classify_tone(cyanotype(photo)) is Tone.TINTED
+
+
+def test_colour_photo_is_colour(photo):
+    assert classify_tone(photo) is Tone.COLOR
+
+
+def test_faded_colour_photo_is_still_colour():
+    assert classify_tone(faded(skimage.data.astronaut())) is Tone.COLOR
+
+
+def test_alpha_channel_is_ignored():
+    rgba = np.dstack([sepia(skimage.data.coffee()), np.full((400, 600), 255, np.uint8)])
+    assert classify_tone(rgba) is Tone.TINTED
+
+
+def test_large_photo_is_classified_on_a_small_copy():
+    big = np.kron(skimage.data.chelsea(), np.ones((8, 8, 1), np.uint8))  # 2400 × 3608
+    assert classify_tone(big) is Tone.COLOR
+    assert classify_tone(gray_copy(big)) is Tone.GRAY
+
+
+def test_float_images_are_refused():
+    with pytest.raises(ValueError, match="uint8"):
+        classify_tone(skimage.data.astronaut() / 255.0)
