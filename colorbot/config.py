@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.settings import DownloadSettings, RedditSettings
+from eval.settings import EvalSettings
 
 DEFAULT_PATH = Path("colorbot.toml")
 ENV_PREFIX = "COLORBOT_"
@@ -43,6 +44,7 @@ class Config(_Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     reddit: RedditSettings = Field(default_factory=RedditSettings)
     download: DownloadSettings = Field(default_factory=DownloadSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
 
 
 def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:

@@ -1,0 +1,32 @@
+"""Settings for evaluation, as read from the ``[eval]`` section of colorbot.toml.
+
+The alignment thresholds decide when a human colorization counts as registered onto its
+original; the defaults accept only registrations that are clearly right.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EvalSettings(BaseModel):
+    """How human colorizations are aligned to their originals before measuring."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    match_max_side: int = Field(
+        1600, ge=256, description="longest side of the copies features are matched on (pixels)"
+    )
+    lowe_ratio: float = Field(0.75, gt=0, lt=1, description="SIFT match ratio test")
+    ransac_threshold_px: float = Field(3.0, gt=0, description="RANSAC inlier distance, matching-copy pixels")
+    refine_ecc: bool = Field(True, description="refine the feature estimate with ECC (OpenCV findTransformECC)")
+    min_inliers: int = Field(20, ge=3)
+    min_inlier_ratio: float = Field(0.3, ge=0, le=1)
+    max_median_residual_px: float = Field(1.5, gt=0, description="matching-copy pixels")
+    min_scale: float = Field(0.2, gt=0)
+    max_scale: float = Field(5.0, gt=0)
+    max_rotation_deg: float = Field(10.0, ge=0, le=180)
+    min_overlap: float = Field(0.5, ge=0, le=1, description="share of the original the colorization covers")
+    min_correlation: float = Field(
+        0.9, ge=-1, le=1, description="luminance correlation of original and warped colorization"
+    )

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from skimage.color import hsv2rgb, rgb2hsv
+
+from eval.align import align, transform_rotation_deg, transform_scale
+from eval.settings import EvalSettings
+from eval_images import gray_copy
+
+
+def similarity(scale: float, degrees: float) -> np.ndarray:
+    angle = np.deg2rad(degrees)
+    cos, sin = scale * np.cos(angle), scale * np.sin(angle)
+    return np.array([[cos, -sin, 0.0], [sin, cos, 0.0]])
+
+
+def human_version(photo: np.ndarray, scale: float, degrees: float, crop: float = 0.0):
+    """The photo rotated and rescaled onto a canvas that holds it, then cropped by ``crop`` per side.
+
+    Returns the image and the true transform from original to human pixel coordinates.
+    """
+    height, width = photo.shape[:2]
+    transform = similarity(scale, degrees)
+    corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], float) @ transform[:, :2].T
+    transform[:, 2] = -corners.min(axis=0)
+    size = np.ceil(corners.max(axis=0) - corners.min(axis=0)).astype(int)
+    human = cv2.warpAffine(photo, transform, tuple(int(v) for v in size), flags=cv2.INTER_LINEAR)
+    if crop:
+        margin = int(crop * size.min())
+        human = human[margin:-margin, margin:-margin]
+        transform[:, 2] -= margin
+    return human, transform
+
+
+def worst_error_px(estimated: np.ndarray, true_original_to_human: np.ndarray, human: np.ndarray) -> float:
+    """Largest distance, over a grid on the human image, between estimated and true positions."""
+    truth = cv2.invertAffineTransform(true_original_to_human)
+    height, width = human.shape[:2]
+    grid = np.array([[x, y] for x in np.linspace(0, width - 1, 7) for y in np.linspace(0, height - 1, 7)])
+    mapped = grid @ estimated[:, :2].T + estimated[:, 2]
+    expected = grid @ truth[:, :2].T + truth[:, 2]
+    return float(np.linalg.norm(mapped - expected, axis=1).max())
+
+
+def change_contrast(rgb: np.ndarray) -> np.ndarray:
+    """A colourist's re-grade: lower contrast, lifted blacks, a gamma curve."""
+    graded = 255 * (0.15 + 0.7 * (rgb / 255.0) ** 0.8)
+    return np.clip(np.round(graded), 0, 255).astype(np.uint8)
+
+
+def shift_hue(rgb: np.ndarray, turn: float) -> np.ndarray:
+    hsv = rgb2hsv(rgb)
+    hsv[..., 0] = (hsv[..., 0] + turn) % 1.0
+    return np.round(hsv2rgb(hsv) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return skimage.data.astronaut()
+
+
+@pytest.mark.parametrize(
+    ("scale", "degrees", "crop"),
+    [(1.0, 0.0, 0.0), (0.5, 8.0, 0.0), (2.0, -8.0, 0.0), (1.37, 1.5, 0.1), (0.7, -5.0, 0.15)],
+)
+def test_recovers_known_similarity(astronaut, scale, degrees, crop):
+    human, truth = human_version(astronaut, scale, degrees, crop)
+    result = align(gray_copy(astronaut), human)
+    assert result.accepted, result.reason
+    assert worst_error_px(result.transform, truth, human) <= 1.0
+    assert result.scale == pytest.approx(1 / scale, rel=0.01)
+    assert result.rotation_deg == pytest.approx(-degrees, abs=0.2)
+
+
+@pytest.mark.parametrize("edit", [change_contrast, lambda rgb: shift_hue(rgb, 0.4)], ids=["contrast", "hue"])
+def test_recovers_transform_of_regraded_colorization(astronaut, edit):
+    human, truth = human_version(edit(astronaut), 1.2, 3.0, crop=0.05)
+    result = align(gray_copy(astronaut), human)
+    assert result.accepted, result.reason
+    assert worst_error_px(result.transform, truth, human) <= 1.0
+
+
+def test_warped_colorization_matches_original_where_valid(astronaut):
+    human, _ = human_version(astronaut, 1.5, 4.0, crop=0.1)
+    result = align(gray_copy(astronaut), human)
+    assert result.warped.shape == astronaut.shape
+    assert result.valid.mean() == pytest.approx(result.overlap)
+    assert 0.5 < result.overlap < 0.95
+    difference = np.abs(result.warped.astype(int) - astronaut.astype(int))[result.valid]
+    assert np.median(difference) <= 3
+    assert not result.valid[0, 0], "the cropped-away corner is not covered"
+
+
+@pytest.mark.parametrize(("original", "other"), [("astronaut", "coffee"), ("rocket", "chelsea"), ("coffee", "camera")])
+def test_unrelated_pairs_are_refused(original, other):
+    other_image = getattr(skimage.data, other)()
+    if other_image.ndim == 2:
+        other_image = np.repeat(other_image[..., None], 3, axis=2)
+    result = align(gray_copy(getattr(skimage.data, original)()), other_image)
+    assert not result.accepted
+    assert result.reason
+    assert result.warped is None and result.valid is None
+
+
+def test_refusal_names_each_broken_rule(astronaut):
+    human, _ = human_version(astronaut, 1.0, 0.0)
+    result = align(gray_copy(astronaut), human, EvalSettings(min_inliers=100_000, min_correlation=1.0))
+    assert not result.accepted
+    assert "RANSAC inliers (needs ≥ 100000)" in result.reason
+    assert "luminance correlation" in result.reason
+
+
+def test_large_images_are_matched_on_small_copies(astronaut):
+    big = cv2.resize(astronaut, (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    human, truth = human_version(big, 0.8, 2.0, crop=0.05)
+    result = align(gray_copy(big), human, EvalSettings(match_max_side=512))
+    assert result.accepted, result.reason
+    assert worst_error_px(result.transform, truth, human) <= 3.0  # 1 px of a copy a third the size
+
+
+def test_transform_record_is_json_ready(astronaut):
+    human, _ = human_version(astronaut, 0.9, 2.0)
+    record = align(gray_copy(astronaut), human).transform_record()
+    assert record["scale"] == pytest.approx(1 / 0.9, rel=0.01)
+    assert record["rotation_deg"] == pytest.approx(-2.0, abs=0.2)
+    assert np.asarray(record["matrix"]).shape == (2, 3)
+
+
+def test_scale_and_rotation_of_a_matrix():
+    matrix = similarity(2.0, 30.0)
+    assert transform_scale(matrix) == pytest.approx(2.0)
+    assert transform_rotation_deg(matrix) == pytest.approx(30.0)
