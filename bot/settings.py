@@ -20,15 +20,32 @@ class RedditSettings(_Section):
     client_secret: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None
-    user_agent: str | None = None
+    user_agent: str | None = Field(
+        None, description="full user agent; default <platform>:<app_id>:<version> (by u/<owner>)"
+    )
     app_id: str = "colorbot"
+    owner: str | None = Field(
+        None, description="Reddit account answering for this bot, named in the user agent"
+    )
     oauth_url: str | None = None
     reddit_url: str | None = None
+    media_url: str = Field(
+        "https://i.redd.it", description="where gallery originals live: <media_url>/<media_id>.<ext>"
+    )
+    timeout_s: float = Field(16.0, gt=0, description="seconds PRAW waits for Reddit's API")
     subreddits: list[str] = Field(default_factory=lambda: ["colorization"])
     listing: str = Field("new", pattern="^(new|hot|top|rising)$")
     time_filter: str = Field("all", pattern="^(all|day|hour|month|week|year)$")
     limit: int = Field(100, ge=1, le=10_000)
     allow_nsfw: bool = False
+    scrape_interval_min: float = Field(15.0, gt=0, description="how often `colorbot run` scrapes")
+    refresh_days: float = Field(
+        3.0, ge=0, description="refresh score/removal of stored posts younger than this"
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=100, description="fetch attempts per post before it is skipped"
+    )
+    max_gallery_images: int = Field(6, ge=2, le=50, description="gallery images examined per post")
 
 
 class DownloadSettings(_Section):
@@ -51,3 +68,8 @@ class DownloadSettings(_Section):
     max_pixels: int = Field(80_000_000, gt=0)
     timeout_s: float = Field(20.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
+    backoff_s: float = Field(1.0, ge=0, description="first retry delay, doubled on each retry")
+    max_retry_after_s: float = Field(
+        120.0, ge=0, description="longest Retry-After honoured; longer waits defer to the next run"
+    )
+    max_redirects: int = Field(5, ge=0, le=20)

@@ -1,0 +1,770 @@
+"""A stand-in for Reddit's API on 127.0.0.1, for the tests, the demo and the benchmark.
+
+It answers what colorbot's scrape asks of Reddit, in the exact shapes Reddit uses (``Listing``
+of ``t3``/``t1`` things, gallery ``media_metadata``, ``crosspost_parent_list``, ``[deleted]``
+authors, ``removed_by_category``):
+
+* ``POST /api/v1/access_token`` (HTTP Basic client credentials, any grant type);
+* ``GET /r/{subreddit}/{new,hot,top,rising}`` with ``limit`` (at most 100 a page) and ``after``;
+* ``GET /comments/{id}``: the post and its comment tree;
+* ``GET /api/info?id=t3_…,t3_…``;
+* ``GET /i/{name}`` and ``/preview/{name}``: the images.
+
+Posts, comments and images come from a snapshot directory (``posts.json`` plus ``images/``, see
+:func:`write_snapshot`) or are given in memory. Any string ``{base}`` in the post JSON is replaced
+by the server's own URL when served, so a snapshot works on whatever port the server gets.
+
+A :class:`FaultPlan` makes chosen requests fail the way real servers do: 429 with
+``Retry-After``, 500, 503, slow answers, truncated images, HTML where an image should be, a PNG
+declaring billions of pixels, redirects to other (forbidden) addresses.
+
+Usage::
+
+    with ReplayServer.from_snapshot(path) as server:
+        server.faults.add(Fault("503", path="/r/colorization/new", times=3))
+        reddit_settings = server.reddit_settings()   # oauth_url, reddit_url, media_url, ...
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import re
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger(__name__)
+
+PAGE_CAP = 100  # Reddit never returns more than 100 things a page
+CONTENT_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+}
+FAULT_KINDS = ("429", "500", "503", "slow", "truncate", "html", "bomb", "redirect", "drop")
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    """One way to fail, for requests whose path starts with ``path`` (any request if empty).
+
+    ``times``: how many matching requests it hits before it is used up (None: all of them).
+    """
+
+    kind: str
+    path: str = ""
+    times: int | None = 1
+    retry_after: float = 1.0
+    delay_s: float = 2.0
+    location: str = "http://169.254.169.254/latest/meta-data/"
+    hits: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+
+
+class FaultPlan:
+    """The faults still to inject, first match wins; safe to change while the server runs."""
+
+    def __init__(self, faults: Iterable[Fault] = ()):
+        self._faults = list(faults)
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if path.startswith(fault.path):
+                    fault.hits += 1
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._faults)
+
+
+# -- Reddit-shaped things ---------------------------------------------------------------------
+
+
+def t3(
+    post_id: str,
+    *,
+    title: str = "Untitled, 1950",
+    author: str | None = "colorist",
+    subreddit: str = "colorization",
+    created_utc: float = 1_700_000_000.0,
+    score: int = 1,
+    num_comments: int = 0,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A submission's ``data`` as Reddit sends it (the fields colorbot and PRAW look at)."""
+    permalink = f"/r/{subreddit}/comments/{post_id}/{re.sub(r'[^a-z0-9]+', '_', title.lower())[:40]}/"
+    data: dict[str, Any] = {
+        "approved_at_utc": None,
+        "subreddit": subreddit,
+        "selftext": "",
+        "author_fullname": f"t2_{(author or 'x')[:8].lower()}" if author else None,
+        "saved": False,
+        "gilded": 0,
+        "clicked": False,
+        "title": title,
+        "subreddit_name_prefixed": f"r/{subreddit}",
+        "hidden": False,
+        "downs": 0,
+        "name": f"t3_{post_id}",
+        "hide_score": False,
+        "quarantine": False,
+        "upvote_ratio": 1.0,
+        "ups": score,
+        "domain": "self." + subreddit,
+        "media_embed": {},
+        "is_original_content": False,
+        "secure_media": None,
+        "is_reddit_media_domain": False,
+        "is_meta": False,
+        "category": None,
+        "secure_media_embed": {},
+        "score": score,
+        "approved_by": None,
+        "thumbnail": "self",
+        "edited": False,
+        "gildings": {},
+        "content_categories": None,
+        "is_self": True,
+        "subreddit_type": "public",
+        "created": created_utc,
+        "link_flair_type": "text",
+        "removed_by_category": None,
+        "banned_by": None,
+        "author_flair_type": "text",
+        "total_awards_received": 0,
+        "allow_live_comments": False,
+        "selftext_html": None,
+        "likes": None,
+        "suggested_sort": None,
+        "banned_at_utc": None,
+        "view_count": None,
+        "archived": False,
+        "no_follow": False,
+        "is_crosspostable": True,
+        "pinned": False,
+        "over_18": False,
+        "all_awardings": [],
+        "awarders": [],
+        "media_only": False,
+        "can_gild": False,
+        "spoiler": False,
+        "locked": False,
+        "author_flair_text": None,
+        "treatment_tags": [],
+        "visited": False,
+        "removed_by": None,
+        "mod_note": None,
+        "distinguished": None,
+        "subreddit_id": "t5_2sbq3",
+        "mod_reason_by": None,
+        "num_reports": None,
+        "removal_reason": None,
+        "link_flair_background_color": "",
+        "id": post_id,
+        "is_robot_indexable": True,
+        "report_reasons": None,
+        "author": author if author is not None else "[deleted]",
+        "discussion_type": None,
+        "num_comments": num_comments,
+        "send_replies": True,
+        "media": None,
+        "contest_mode": False,
+        "author_patreon_flair": False,
+        "permalink": permalink,
+        "stickied": False,
+        "url": f"https://www.reddit.com{permalink}",
+        "subreddit_subscribers": 250_000,
+        "created_utc": created_utc,
+        "num_crossposts": 0,
+        "mod_reports": [],
+        "is_video": False,
+    }
+    data.update(extra)
+    return data
+
+
+def image_post(post_id: str, image_url: str, **kwargs: Any) -> dict[str, Any]:
+    """An image post (``post_hint: image``) whose link is ``image_url``."""
+    preview_id = base64.urlsafe_b64encode(post_id.encode()).decode().rstrip("=")
+    extra = {
+        "post_hint": "image",
+        "domain": "i.redd.it",
+        "is_self": False,
+        "thumbnail": "image",
+        "url_overridden_by_dest": image_url,
+        "url": image_url,
+        "preview": {
+            "images": [
+                {
+                    "source": {"url": image_url, "width": 0, "height": 0},
+                    "resolutions": [],
+                    "variants": {},
+                    "id": preview_id,
+                }
+            ],
+            "enabled": True,
+        },
+    }
+    extra.update(kwargs.pop("extra", {}))
+    return t3(post_id, **extra, **kwargs)
+
+
+def gallery_post(
+    post_id: str, media: list[tuple[str, str]], *, base: str = "{base}", **kwargs: Any
+) -> dict[str, Any]:
+    """A gallery post; ``media`` lists (media_id, mime type) in display order.
+
+    ``s.u`` points at ``{base}/preview/<media_id>.<ext>`` with the query string Reddit adds; the
+    original is at ``{base}/i/<media_id>.<ext>`` (colorbot derives it from ``reddit.media_url``).
+    """
+    metadata: dict[str, Any] = {}
+    items = []
+    for number, (media_id, mime) in enumerate(media):
+        ext = mime.split("/")[-1].replace("jpeg", "jpg")
+        preview = f"{base}/preview/{media_id}.{ext}?width=640&format={ext}&auto=webp&s={'0' * 40}"
+        metadata[media_id] = {
+            "status": "valid",
+            "e": "Image",
+            "m": mime,
+            "p": [{"y": 108, "x": 108, "u": preview.replace("width=640", "width=108&crop=smart")}],
+            "s": {"y": 640, "x": 640, "u": preview},
+            "id": media_id,
+        }
+        items.append({"media_id": media_id, "id": 400_000 + number})
+    extra = {
+        "is_gallery": True,
+        "domain": "reddit.com",
+        "is_self": False,
+        "thumbnail": "https://b.thumbs.redditmedia.com/x.jpg",
+        "url_overridden_by_dest": f"https://www.reddit.com/gallery/{post_id}",
+        "url": f"https://www.reddit.com/gallery/{post_id}",
+        "media_metadata": metadata,
+        "gallery_data": {"items": items},
+    }
+    extra.update(kwargs.pop("extra", {}))
+    return t3(post_id, **extra, **kwargs)
+
+
+def t1(
+    comment_id: str,
+    post_id: str,
+    body: str,
+    *,
+    author: str = "colorist",
+    created_utc: float = 1_700_000_100.0,
+    parent_id: str | None = None,
+    replies: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A comment's ``data`` as Reddit sends it; ``replies`` nests comments (Reddit's ``""`` if none)."""
+    return {
+        "subreddit_id": "t5_2sbq3",
+        "approved_at_utc": None,
+        "author_is_blocked": False,
+        "link_id": f"t3_{post_id}",
+        "likes": None,
+        "replies": _listing([{"kind": "t1", "data": reply} for reply in replies]) if replies else "",
+        "user_reports": [],
+        "saved": False,
+        "id": comment_id,
+        "banned_at_utc": None,
+        "gilded": 0,
+        "archived": False,
+        "author": author,
+        "parent_id": parent_id or f"t3_{post_id}",
+        "score": 1,
+        "approved_by": None,
+        "controversiality": 0,
+        "body": body,
+        "edited": False,
+        "downs": 0,
+        "body_html": f"<div class=\"md\"><p>{body}</p>\n</div>",
+        "subreddit": "colorization",
+        "name": f"t1_{comment_id}",
+        "score_hidden": False,
+        "stickied": False,
+        "created": created_utc,
+        "author_flair_text": None,
+        "created_utc": created_utc,
+        "distinguished": None,
+        "mod_reports": [],
+        "num_reports": None,
+        "ups": 1,
+        "is_submitter": True,
+        "depth": 0,
+    }
+
+
+def _listing(children: list[dict[str, Any]], after: str | None = None) -> dict[str, Any]:
+    return {
+        "kind": "Listing",
+        "data": {
+            "after": after,
+            "dist": len(children),
+            "modhash": None,
+            "geo_filter": "",
+            "children": children,
+            "before": None,
+        },
+    }
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000, padding: int = 4 * 1024 * 1024) -> bytes:
+    """A PNG whose header declares ``width × height`` pixels, padded to a few megabytes.
+
+    Decoding it would need tens of gigabytes; its header alone must be enough to refuse it.
+    """
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 65536) + bytes(padding)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+# -- snapshots --------------------------------------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    """Posts (newest first), their comments, and the images their URLs point at."""
+
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
+
+    def add(self, post: dict[str, Any], comments: list[dict[str, Any]] | None = None) -> None:
+        self.posts.append(post)
+        if comments:
+            self.comments[post["id"]] = comments
+
+
+def write_snapshot(snapshot: Snapshot, folder: str | Path) -> Path:
+    """Write ``posts.json`` and ``images/`` into ``folder`` (created if needed)."""
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    entries = [{"data": post, "comments": snapshot.comments.get(post["id"], [])} for post in snapshot.posts]
+    (folder / "posts.json").write_text(json.dumps({"posts": entries}, indent=1), encoding="utf-8")
+    for name, data in snapshot.images.items():
+        (folder / "images" / name).write_bytes(data)
+    return folder
+
+
+def read_snapshot(folder: str | Path) -> Snapshot:
+    """Load what :func:`write_snapshot` wrote; a clear ValueError if it is not a snapshot."""
+    folder = Path(folder)
+    index = folder / "posts.json"
+    try:
+        entries = json.loads(index.read_text(encoding="utf-8"))["posts"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{index}: not a replay snapshot ({exc})") from exc
+    snapshot = Snapshot()
+    for entry in entries:
+        snapshot.add(entry["data"], entry.get("comments") or [])
+    image_dir = folder / "images"
+    if image_dir.is_dir():
+        for path in sorted(image_dir.iterdir()):
+            if path.is_file():
+                snapshot.images[path.name] = path.read_bytes()
+    return snapshot
+
+
+def build_snapshot(
+    pairs: Iterable[tuple[bytes, bytes]],
+    *,
+    layouts: Iterable[str] = ("gallery", "composite", "comment-link"),
+    subreddit: str = "colorization",
+    start_utc: float = 1_700_000_000.0,
+    compose: Any = None,
+) -> Snapshot:
+    """A snapshot of posts made from (original, colorization) encoded image pairs.
+
+    Layouts cycle through ``layouts``: ``gallery`` (colorization first, so that order cannot be
+    what decides), ``composite`` (both side by side in one PNG; needs ``compose``, a function
+    from the two encoded images to the composite's bytes), ``comment-link`` (the colorization
+    posted, the original linked by the author in a comment) and ``single`` (the colorization
+    alone). Post ids are base-36 counters; the newest post comes first.
+    """
+    snapshot = Snapshot()
+    layouts = list(layouts)
+    made = []
+    for number, (original, colorized) in enumerate(pairs):
+        layout = layouts[number % len(layouts)]
+        post_id = f"p{number:05x}"
+        created = start_utc + number * 60
+        common = {"subreddit": subreddit, "created_utc": created, "title": f"Photo {number}, {1900 + number % 100}"}
+        ext_o, ext_c = _ext(original), _ext(colorized)
+        if layout == "gallery":
+            first, second = f"{post_id}c", f"{post_id}o"
+            snapshot.images[f"{first}.{ext_c}"] = colorized
+            snapshot.images[f"{second}.{ext_o}"] = original
+            post = gallery_post(
+                post_id, [(first, _mime(ext_c)), (second, _mime(ext_o))], num_comments=0, **common
+            )
+            made.append((post, None))
+        elif layout == "composite":
+            if compose is None:
+                raise ValueError("the composite layout needs compose=")
+            name = f"{post_id}.png"
+            snapshot.images[name] = compose(original, colorized)
+            made.append((image_post(post_id, "{base}/i/" + name, **common), None))
+        elif layout in ("comment-link", "single"):
+            name = f"{post_id}.{ext_c}"
+            snapshot.images[name] = colorized
+            comments = []
+            if layout == "comment-link":
+                original_name = f"{post_id}-bw.{ext_o}"
+                snapshot.images[original_name] = original
+                comments = [
+                    t1(f"c{post_id}", post_id, f"Original: {{base}}/i/{original_name}", author="colorist")
+                ]
+            post = image_post(post_id, "{base}/i/" + name, num_comments=len(comments), **common)
+            made.append((post, comments))
+        else:
+            raise ValueError(f"unknown layout {layout!r}")
+    for post, comments in reversed(made):
+        snapshot.add(post, comments)
+    return snapshot
+
+
+def _ext(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "png"
+    if data.startswith(b"\xff\xd8"):
+        return "jpg"
+    if data[:4] == b"RIFF":
+        return "webp"
+    return "gif"
+
+
+def _mime(ext: str) -> str:
+    return {"jpg": "image/jpg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}[ext]
+
+
+# -- the server -------------------------------------------------------------------------------
+
+
+class ReplayServer:
+    """Reddit's API on ``127.0.0.1``; start/stop it, or use it as a context manager."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot | None = None,
+        *,
+        faults: FaultPlan | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
+        self.snapshot = snapshot or Snapshot()
+        self.faults = faults or FaultPlan()
+        self.subreddit_status: dict[str, str] = {}  # name -> "private" | "banned"
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._host = host
+        self._port = port
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._token = "replay-token"
+        self._index()
+
+    @classmethod
+    def from_snapshot(cls, folder: str | Path, **kwargs: Any) -> ReplayServer:
+        return cls(read_snapshot(folder), **kwargs)
+
+    # -- content, changeable while running ----------------------------------------------------
+
+    def _index(self) -> None:
+        with self._lock:
+            self._posts = {post["id"]: post for post in self.snapshot.posts if isinstance(post, Mapping) and "id" in post}
+
+    def add_post(self, post: dict[str, Any], comments: list[dict[str, Any]] | None = None) -> None:
+        """Publish a post (it becomes the newest)."""
+        with self._lock:
+            self.snapshot.posts.insert(0, post)
+            self._posts[post["id"]] = post
+            if comments:
+                self.snapshot.comments[post["id"]] = comments
+
+    def update_post(self, post_id: str, **fields: Any) -> None:
+        """Change a published post (its score, its removal ...)."""
+        with self._lock:
+            self._posts[post_id].update(fields)
+
+    def add_image(self, name: str, data: bytes) -> str:
+        """Serve ``data`` at ``/i/<name>``; returns that URL's ``{base}`` form."""
+        with self._lock:
+            self.snapshot.images[name] = data
+        return "{base}/i/" + name
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> ReplayServer:
+        handler = type("Handler", (_Handler,), {"replay": self})
+        self._httpd = ThreadingHTTPServer((self._host, self._port), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="reddit-replay", daemon=True)
+        self._thread.start()
+        log.info("replaying Reddit at %s (%d posts)", self.base_url, len(self.snapshot.posts))
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> ReplayServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the replay server is not running")
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def media_url(self) -> str:
+        return f"{self.base_url}/i"
+
+    def reddit_settings(self, **overrides: Any) -> dict[str, Any]:
+        """``[reddit]`` settings pointing PRAW at this server (read-only client credentials)."""
+        settings = {
+            "client_id": "replay-client",
+            "client_secret": "replay-secret",
+            "oauth_url": self.base_url,
+            "reddit_url": self.base_url,
+            "media_url": self.media_url,
+            "owner": "colorbot-tests",
+        }
+        settings.update(overrides)
+        return settings
+
+    def download_settings(self, **overrides: Any) -> dict[str, Any]:
+        """``[download]`` settings allowing this server (and only it) although it is loopback."""
+        settings = {"allowed_hosts": [self._host], "allowed_networks": [f"{self._host}/32"]}
+        settings.update(overrides)
+        return settings
+
+    def count(self, path_prefix: str) -> int:
+        """How many requests so far had a path starting with ``path_prefix``."""
+        with self._lock:
+            return sum(1 for _method, path in self.requests if path.startswith(path_prefix))
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def _render(self, value: Any) -> bytes:
+        return json.dumps(value).replace("{base}", self.base_url).encode()
+
+    def _post(self, post_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._posts.get(post_id)
+
+    def listing(self, subreddit: str, sort: str, query: dict[str, str]) -> tuple[int, Any]:
+        status = self.subreddit_status.get(subreddit.lower())
+        if status == "private":
+            return 403, {"reason": "private", "message": "Forbidden", "error": 403}
+        if status == "banned":
+            return 404, {"reason": "banned", "message": "Not Found", "error": 404}
+        with self._lock:
+            posts = [post for post in self.snapshot.posts if str(post.get("subreddit", "")).lower() == subreddit.lower()]
+        if not posts and subreddit.lower() not in {"all", "colorization"}:
+            return 302, {"location": f"/subreddits/search.json?q={subreddit}"}
+        if sort == "new":
+            posts.sort(key=lambda post: _number(post.get("created_utc")), reverse=True)
+        elif sort == "top":
+            posts.sort(key=lambda post: _number(post.get("score")), reverse=True)
+        try:
+            limit = max(1, min(PAGE_CAP, int(query.get("limit", "25"))))
+        except ValueError:
+            limit = 25
+        start = 0
+        after = query.get("after")
+        if after:
+            names = [post.get("name") for post in posts]
+            start = names.index(after) + 1 if after in names else len(posts)
+        page = posts[start : start + limit]
+        more = start + limit < len(posts)
+        return 200, _listing(
+            [{"kind": "t3", "data": post} for post in page],
+            after=page[-1].get("name") if page and more else None,
+        )
+
+    def comments(self, post_id: str) -> tuple[int, Any]:
+        post = self._post(post_id)
+        if post is None:
+            return 404, {"message": "Not Found", "error": 404}
+        with self._lock:
+            comments = list(self.snapshot.comments.get(post_id, []))
+        return 200, [
+            _listing([{"kind": "t3", "data": post}]),
+            _listing([{"kind": "t1", "data": comment} for comment in comments]),
+        ]
+
+    def info(self, query: dict[str, str]) -> tuple[int, Any]:
+        found = []
+        for name in query.get("id", "").split(","):
+            if name.startswith("t3_") and (post := self._post(name[3:])) is not None:
+                found.append({"kind": "t3", "data": post})
+        return 200, _listing(found[:PAGE_CAP])
+
+    def image(self, name: str) -> bytes | None:
+        with self._lock:
+            return self.snapshot.images.get(name)
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+_LISTING = re.compile(r"^/r/([^/]+)(?:/(new|hot|top|rising|controversial))?(?:\.json)?$")
+_COMMENTS = re.compile(r"^/comments/([0-9a-z]+)(?:/.*)?$")
+_IMAGE = re.compile(r"^/(?:i|preview)/([^/]+)$")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    replay: ReplayServer
+    server_version = "snooserv"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        log.debug("replay: " + format, *args)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self._dispatch("POST")
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path.rstrip("/") or "/"
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        replay = self.replay
+        with replay._lock:
+            replay.requests.append((method, path))
+        try:
+            fault = replay.faults.take(path)
+            if fault is not None and self._inject(fault, path):
+                return
+            if method == "POST" and path == "/api/v1/access_token":
+                if not self.headers.get("Authorization", "").lower().startswith("basic "):
+                    return self._json(401, {"message": "Unauthorized", "error": 401})
+                return self._json(
+                    200,
+                    {"access_token": replay._token, "token_type": "bearer", "expires_in": 3600, "scope": "*"},
+                )
+            if (match := _IMAGE.match(path)) is not None:
+                data = replay.image(match.group(1))
+                if data is None:
+                    return self._send(404, b"Not Found", "text/plain")
+                return self._send(200, data, CONTENT_TYPES.get(Path(match.group(1)).suffix.lower(), "application/octet-stream"))
+            if self.headers.get("Authorization") != f"bearer {replay._token}":
+                return self._json(401, {"message": "Unauthorized", "error": 401})
+            if method == "GET" and (match := _LISTING.match(path)) is not None:
+                status, body = replay.listing(match.group(1), match.group(2) or "hot", query)
+                if status == 302:
+                    return self._send(302, b"", "text/plain", {"Location": replay.base_url + body["location"]})
+                return self._json(status, body)
+            if method == "GET" and (match := _COMMENTS.match(path)) is not None:
+                return self._json(*replay.comments(match.group(1)))
+            if method == "GET" and path == "/api/info":
+                return self._json(*replay.info(query))
+            return self._json(404, {"message": "Not Found", "error": 404})
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client hung up, as a fetcher refusing a body does
+
+    def _inject(self, fault: Fault, path: str) -> bool:
+        """Answer with the fault; False when the fault only delays the real answer."""
+        kind = fault.kind
+        if kind == "slow":
+            time.sleep(fault.delay_s)
+            return False
+        if kind == "429":
+            self._json(429, {"message": "Too Many Requests", "error": 429}, {"Retry-After": f"{fault.retry_after:g}"})
+        elif kind in ("500", "503"):
+            self._send(int(kind), f"<html><body>{kind} error</body></html>".encode(), "text/html")
+        elif kind == "html":
+            self._send(200, b"<!doctype html><html><head><title>Imgur</title></head><body>gone</body></html>", "text/html")
+        elif kind == "bomb":
+            self._send(200, bomb_png(), "image/png")
+        elif kind == "redirect":
+            self._send(302, b"", "text/plain", {"Location": fault.location})
+        elif kind == "truncate":
+            match = _IMAGE.match(path)
+            data = self.replay.image(match.group(1)) if match else None
+            data = data or bomb_png(10, 10, 0)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPES.get(Path(path).suffix.lower(), "image/png"))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+        elif kind == "drop":
+            self.close_connection = True
+        return True
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, self.replay._render(body), "application/json; charset=UTF-8", headers)
+
+    def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-ratelimit-remaining", "600.0")
+        self.send_header("x-ratelimit-used", "0")
+        self.send_header("x-ratelimit-reset", "600")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+

@@ -1,0 +1,396 @@
+"""Scrape a subreddit listing into the database, finding each new post's image pair.
+
+One run:
+
+1. walks the listing (``new`` by default), storing posts not seen before and refreshing the score
+   and removal state of those already stored. On ``new`` it stops at the first post that was
+   already stored when the last successful scrape ended: everything older was seen then.
+   (Posts stored by a run that failed half-way do not stop it, so a failure leaves no gap.)
+2. finds the pair of every new post (and of stored posts still waiting after a failed fetch),
+   committing post by post;
+3. retries posts whose fetch failed before, fetching their current JSON with ``/api/info``;
+4. refreshes score and removal state of recent stored posts the walk did not reach.
+
+A transient failure (Reddit or an image host down, 429, a time-out, a truncated image) leaves the
+post in state ``new`` with ``last_error`` and one more ``attempts``; after ``reddit.max_attempts``
+it is skipped with the last reason. A policy refusal (host, address, size, pixels) skips the
+post at once. Rate limiting by Reddit itself (429) ends the run: it is the job's failure, tried
+again at the next run.
+
+Attributes are read from ``vars(submission)`` only: reading an attribute a lazy PRAW object lacks
+makes PRAW fetch the whole post, one request per post.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import praw
+import prawcore
+from praw.models.base import PRAWBase
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.client import user_agent
+from bot.download import DownloadError, Fetcher, RefusedError
+from bot.layout import MalformedPostError, PostInfo, plan_post, post_info, removal
+from bot.pairing import find_pair
+from bot.settings import DownloadSettings, RedditSettings
+from db.models import JobRun, Post, PostImage, PostState
+from db.store import skip_post, store_image
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "scrape"
+INFO_BATCH = 100
+REFRESH_MAX = 1000
+
+
+class RateLimitedError(RuntimeError):
+    """Reddit answered 429: this run stops, the next one carries on."""
+
+
+@dataclass
+class ScrapeReport:
+    """What one scrape run did, for the log, the CLI and ``job_runs.items``."""
+
+    subreddit: str
+    listing: str
+    seen: int = 0
+    new: int = 0
+    refreshed: int = 0
+    fetched: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    retried: int = 0
+    malformed: int = 0
+    stopped_at_known: bool = False
+    interrupted: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def items(self) -> int:
+        return self.new + self.retried
+
+    def summary(self) -> str:
+        stop = ", stopped at a known post" if self.stopped_at_known else ""
+        stop += ", interrupted" if self.interrupted else ""
+        return (
+            f"r/{self.subreddit} {self.listing}: {self.seen} seen, {self.new} new, "
+            f"{self.refreshed} refreshed, {self.fetched} fetched, {self.skipped} skipped, "
+            f"{self.deferred} deferred, {self.retried} retried{stop}"
+        )
+
+
+def plain(submission: Any) -> dict[str, Any]:
+    """The post's JSON as Reddit sent it, from ``vars()`` (no lazy fetch); PRAW objects as names."""
+    data: dict[str, Any] = {}
+    for key, value in vars(submission).items():
+        if key.startswith("_"):
+            continue
+        data[key] = str(value) if isinstance(value, PRAWBase) else value
+    return data
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+class Scraper:
+    """Scrapes listings with a PRAW client into the database behind ``sessions``."""
+
+    def __init__(
+        self,
+        reddit: praw.Reddit,
+        sessions: sessionmaker[Session],
+        reddit_settings: RedditSettings,
+        download_settings: DownloadSettings,
+        *,
+        stop: threading.Event | None = None,
+    ):
+        self.reddit = reddit
+        self.sessions = sessions
+        self.settings = reddit_settings
+        self.fetcher = Fetcher(download_settings, user_agent=user_agent(reddit_settings))
+        self.stop = stop or threading.Event()
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def run(
+        self,
+        subreddit: str | None = None,
+        *,
+        listing: str | None = None,
+        time_filter: str | None = None,
+        limit: int | None = None,
+    ) -> ScrapeReport:
+        subreddit = subreddit or self.settings.subreddits[0]
+        listing = listing or self.settings.listing
+        report = ScrapeReport(subreddit=subreddit, listing=listing)
+        boundary = self._last_good_run_end()
+        seen_ids: set[str] = set()
+        try:
+            for submission in self._listing(subreddit, listing, time_filter, limit):
+                if self.stop.is_set():
+                    report.interrupted = True
+                    break
+                data = plain(submission)
+                report.seen += 1
+                known_before = self._handle(data, report, boundary, seen_ids)
+                if known_before and listing == "new":
+                    report.stopped_at_known = True
+                    break
+            if not self.stop.is_set():
+                self._retry_pending(subreddit, seen_ids, report)
+            if not self.stop.is_set():
+                self._refresh_recent(subreddit, seen_ids, report)
+        except prawcore.TooManyRequests as exc:
+            raise RateLimitedError(
+                f"Reddit rate limit (429), retry after {exc.retry_after or '?'} s; {report.summary()}"
+            ) from exc
+        report.interrupted = report.interrupted or self.stop.is_set()
+        log.info("scrape: %s", report.summary())
+        return report
+
+    def _listing(self, subreddit: str, listing: str, time_filter: str | None, limit: int | None) -> Iterator[Any]:
+        sub = self.reddit.subreddit(subreddit)
+        limit = limit or self.settings.limit
+        if listing == "top":
+            return sub.top(time_filter=time_filter or self.settings.time_filter, limit=limit)
+        if listing not in ("new", "hot", "rising"):
+            raise ValueError(f"unknown listing {listing!r}")
+        return getattr(sub, listing)(limit=limit)
+
+    def _last_good_run_end(self) -> datetime | None:
+        with self.sessions() as session:
+            finished = session.scalar(
+                select(func.max(JobRun.finished_at)).where(JobRun.job == JOB_NAME, JobRun.status == "ok")
+            )
+        return _naive_utc(finished)
+
+    # -- one post ---------------------------------------------------------------------------
+
+    def _handle(self, data: dict[str, Any], report: ScrapeReport, boundary: datetime | None, seen_ids: set[str]) -> bool:
+        """Store or refresh one post from a listing; True if it was known before the last good run."""
+        try:
+            info = post_info(data)
+        except MalformedPostError as exc:
+            report.malformed += 1
+            report.errors.append(str(exc))
+            log.warning("skipping a listing entry: %s", exc)
+            return False
+        seen_ids.add(info.reddit_id)
+        with self.sessions.begin() as session:
+            post = session.scalar(select(Post).where(Post.reddit_id == info.reddit_id))
+            if post is None:
+                post = Post(
+                    reddit_id=info.reddit_id,
+                    subreddit=info.subreddit,
+                    title=info.title,
+                    author=info.author,
+                    permalink=info.permalink,
+                    url=info.url,
+                    created_utc=info.created_utc,
+                    score=info.score,
+                    nsfw=info.nsfw,
+                    removed=info.removed,
+                    state=PostState.NEW.value,
+                )
+                session.add(post)
+                report.new += 1
+                known_before = False
+                pending = True
+            else:
+                self._refresh(post, info, data)
+                report.refreshed += 1
+                first_seen = _naive_utc(post.first_seen)
+                known_before = boundary is not None and first_seen is not None and first_seen < boundary
+                pending = post.state == PostState.NEW.value and post.attempts < self.settings.max_attempts
+                if pending:
+                    report.retried += 1
+        if pending:
+            self._process(info, data, report)
+        return known_before
+
+    def _refresh(self, post: Post, info: PostInfo, data: Mapping[str, Any]) -> None:
+        post.score = info.score
+        post.nsfw = info.nsfw
+        if info.removed and not post.removed:
+            post.removed = True
+            if post.state in (PostState.NEW.value, PostState.FETCHED.value):
+                skip_post(post, f"{removal(data) or 'removed'} after it was stored")
+        elif not info.removed and post.removed:
+            post.removed = False  # reinstated by the moderators; an earlier skip stays explained
+
+    def _process(self, info: PostInfo, data: Mapping[str, Any], report: ScrapeReport) -> None:
+        """Find and store the post's pair; a failure is recorded on the post, never raised
+        (except Reddit's 429, which ends the run)."""
+        plan = plan_post(
+            data,
+            allow_nsfw=self.settings.allow_nsfw,
+            media_url=self.settings.media_url,
+            max_gallery_images=self.settings.max_gallery_images,
+        )
+        error: Exception | None = None
+        pair = None
+        try:
+            pair = find_pair(
+                plan,
+                self.fetcher,
+                lambda: self._comments(info.reddit_id),
+                author=info.author,
+                has_comments=info.num_comments > 0,
+            )
+        except prawcore.TooManyRequests as exc:
+            self._record_failure(info.reddit_id, f"Reddit 429 while reading comments: {exc}", plan.layout.value)
+            report.deferred += 1
+            raise
+        except (DownloadError, prawcore.PrawcoreException) as exc:
+            error = exc
+        with self.sessions.begin() as session:
+            post = session.scalar(select(Post).where(Post.reddit_id == info.reddit_id))
+            assert post is not None
+            post.layout = (pair.layout if pair else plan.layout).value
+            if pair is not None:
+                for found in pair.images:
+                    image = store_image(session, found.data)
+                    link = session.scalar(
+                        select(PostImage).where(PostImage.post_id == post.id, PostImage.role == found.role.value)
+                    )
+                    if link is None:
+                        session.add(PostImage(post_id=post.id, image_id=image.id, role=found.role.value, source_url=found.source_url))
+                    else:
+                        link.image_id, link.source_url = image.id, found.source_url
+                post.last_error = None
+                if pair.skip_reason:
+                    skip_post(post, pair.skip_reason)
+                    report.skipped += 1
+                else:
+                    post.state = PostState.FETCHED.value
+                    post.skip_reason = None
+                    report.fetched += 1
+            elif isinstance(error, RefusedError):
+                post.last_error = str(error)
+                skip_post(post, f"download refused: {error}")
+                report.skipped += 1
+            else:
+                post.attempts += 1
+                post.last_error = f"{type(error).__name__}: {error}"[:2000]
+                if post.attempts >= self.settings.max_attempts:
+                    skip_post(post, f"gave up after {post.attempts} attempts: {error}"[:2000])
+                    report.skipped += 1
+                else:
+                    report.deferred += 1
+                log.info("post %s: %s", info.reddit_id, post.last_error)
+
+    def _record_failure(self, reddit_id: str, message: str, layout: str) -> None:
+        with self.sessions.begin() as session:
+            post = session.scalar(select(Post).where(Post.reddit_id == reddit_id))
+            if post is not None:
+                post.last_error = message[:2000]
+                post.layout = layout
+
+    def _comments(self, reddit_id: str) -> list[dict[str, Any]]:
+        """The post's comments as plain mappings (one ``/comments/{id}`` request)."""
+        submission = self.reddit.submission(id=reddit_id)
+        found = []
+        for comment in submission.comments.list():
+            if not isinstance(comment, praw.models.Comment):
+                continue  # "load more comments" stubs: the author's link is near the top
+            values = vars(comment)
+            author = values.get("author")
+            found.append({"author": str(author) if author is not None else None, "body": values.get("body")})
+        return found
+
+    # -- posts the walk did not reach -----------------------------------------------------------
+
+    def _info(self, reddit_ids: list[str]) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(reddit_ids), INFO_BATCH):
+            batch = [f"t3_{rid}" for rid in reddit_ids[start : start + INFO_BATCH]]
+            for thing in self.reddit.info(fullnames=batch):
+                yield plain(thing)
+
+    def _retry_pending(self, subreddit: str, seen_ids: set[str], report: ScrapeReport) -> None:
+        with self.sessions() as session:
+            waiting = session.scalars(
+                select(Post.reddit_id).where(
+                    Post.state == PostState.NEW.value,
+                    func.lower(Post.subreddit) == subreddit.lower(),
+                    Post.attempts < self.settings.max_attempts,
+                )
+            ).all()
+        waiting = [rid for rid in waiting if rid not in seen_ids]
+        for data in self._info(waiting):
+            if self.stop.is_set():
+                return
+            try:
+                info = post_info(data)
+            except MalformedPostError:
+                continue
+            seen_ids.add(info.reddit_id)
+            with self.sessions.begin() as session:
+                post = session.scalar(select(Post).where(Post.reddit_id == info.reddit_id))
+                if post is None:
+                    continue
+                self._refresh(post, info, data)
+                still_pending = post.state == PostState.NEW.value
+            if still_pending:
+                report.retried += 1
+                self._process(info, data, report)
+
+    def _refresh_recent(self, subreddit: str, seen_ids: set[str], report: ScrapeReport) -> None:
+        if self.settings.refresh_days <= 0:
+            return
+        since = datetime.now(timezone.utc) - timedelta(days=self.settings.refresh_days)
+        with self.sessions() as session:
+            recent = session.scalars(
+                select(Post.reddit_id)
+                .where(func.lower(Post.subreddit) == subreddit.lower(), Post.created_utc >= since)
+                .order_by(Post.created_utc.desc())
+                .limit(REFRESH_MAX)
+            ).all()
+        recent = [rid for rid in recent if rid not in seen_ids]
+        for data in self._info(recent):
+            try:
+                info = post_info(data)
+            except MalformedPostError:
+                continue
+            with self.sessions.begin() as session:
+                post = session.scalar(select(Post).where(Post.reddit_id == info.reddit_id))
+                if post is not None:
+                    self._refresh(post, info, data)
+                    report.refreshed += 1
+
+
+def scrape_job(
+    reddit: praw.Reddit,
+    sessions: sessionmaker[Session],
+    reddit_settings: RedditSettings,
+    download_settings: DownloadSettings,
+    *,
+    stop: threading.Event | None = None,
+    subreddits: list[str] | None = None,
+    listing: str | None = None,
+    time_filter: str | None = None,
+    limit: int | None = None,
+) -> list[ScrapeReport]:
+    """Scrape every configured subreddit once (the body of the ``scrape`` job)."""
+    scraper = Scraper(reddit, sessions, reddit_settings, download_settings, stop=stop)
+    try:
+        return [
+            scraper.run(name, listing=listing, time_filter=time_filter, limit=limit)
+            for name in (subreddits or reddit_settings.subreddits)
+            if not scraper.stop.is_set()
+        ]
+    finally:
+        scraper.close()
