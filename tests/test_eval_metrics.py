@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import skimage.data
+
+from eval.metrics import (
+    METRICS,
+    PSNR_CAP_DB,
+    all_metrics,
+    auc_of_ab_errors,
+    colorfulness,
+    delta_e_2000,
+    masked_ssim,
+    psnr,
+    uv_distances,
+)
+from eval_images import gray_copy
+
+# Sharma, Wu and Dalal (2005), Table 1: L1 a1 b1 L2 a2 b2 ΔE00.
+SHARMA_PAIRS = [
+    (50.0000, 2.6772, -79.7751, 50.0000, 0.0000, -82.7485, 2.0425),
+    (50.0000, 3.1571, -77.2803, 50.0000, 0.0000, -82.7485, 2.8615),
+    (50.0000, 2.8361, -74.0200, 50.0000, 0.0000, -82.7485, 3.4412),
+    (50.0000, -1.3802, -84.2814, 50.0000, 0.0000, -82.7485, 1.0000),
+    (50.0000, -1.1848, -84.8006, 50.0000, 0.0000, -82.7485, 1.0000),
+    (50.0000, -0.9009, -85.5211, 50.0000, 0.0000, -82.7485, 1.0000),
+    (50.0000, 0.0000, 0.0000, 50.0000, -1.0000, 2.0000, 2.3669),
+    (50.0000, -1.0000, 2.0000, 50.0000, 0.0000, 0.0000, 2.3669),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0009, 7.1792),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0010, 7.1792),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0011, 7.2195),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0012, 7.2195),
+    (50.0000, -0.0010, 2.4900, 50.0000, 0.0009, -2.4900, 4.8045),
+    (50.0000, -0.0010, 2.4900, 50.0000, 0.0010, -2.4900, 4.8045),
+    (50.0000, -0.0010, 2.4900, 50.0000, 0.0011, -2.4900, 4.7461),
+    (50.0000, 2.5000, 0.0000, 50.0000, 0.0000, -2.5000, 4.3065),
+    (50.0000, 2.5000, 0.0000, 73.0000, 25.0000, -18.0000, 27.1492),
+    (50.0000, 2.5000, 0.0000, 61.0000, -5.0000, 29.0000, 22.8977),
+    (50.0000, 2.5000, 0.0000, 56.0000, -27.0000, -3.0000, 31.9030),
+    (50.0000, 2.5000, 0.0000, 58.0000, 24.0000, 15.0000, 19.4535),
+    (50.0000, 2.5000, 0.0000, 50.0000, 3.1736, 0.5854, 1.0000),
+    (50.0000, 2.5000, 0.0000, 50.0000, 3.2972, 0.0000, 1.0000),
+    (50.0000, 2.5000, 0.0000, 50.0000, 1.8634, 0.5757, 1.0000),
+    (50.0000, 2.5000, 0.0000, 50.0000, 3.2592, 0.3350, 1.0000),
+    (60.2574, -34.0099, 36.2677, 60.4626, -34.1751, 39.4387, 1.2644),
+    (63.0109, -31.0961, -5.8663, 62.8187, -29.7946, -4.0864, 1.2630),
+    (61.2901, 3.7196, -5.3901, 61.4292, 2.2480, -4.9620, 1.8731),
+    (35.0831, -44.1164, 3.7933, 35.0232, -40.0716, 1.5901, 1.8645),
+    (22.7233, 20.0904, -46.6940, 23.0331, 14.9730, -42.5619, 2.0373),
+    (36.4612, 47.8580, 18.3852, 36.2715, 50.5065, 21.2231, 1.4146),
+    (90.8027, -2.0831, 1.4410, 91.1528, -1.6435, 0.0447, 1.4441),
+    (90.9257, -0.5406, -0.9208, 88.6381, -0.8985, -0.7239, 1.5381),
+    (6.7747, -0.2908, -2.4247, 5.8714, -0.0985, -2.2286, 0.6377),
+    (2.0776, 0.0795, -1.1350, 0.9033, -0.0636, -0.5514, 0.9082),
+]
+
+RED, BLUE, MID_GRAY = (255, 0, 0), (0, 0, 255), (128, 128, 128)
+
+
+def flat(colour: tuple[int, int, int], shape: tuple[int, int] = (16, 16)) -> np.ndarray:
+    return np.full((*shape, 3), colour, np.uint8)
+
+
+def everywhere(image: np.ndarray) -> np.ndarray:
+    return np.ones(image.shape[:2], bool)
+
+
+def test_sharma_table_is_complete():
+    assert len(SHARMA_PAIRS) == 34
+
+
+@pytest.mark.parametrize("row", SHARMA_PAIRS)
+def test_ciede2000_matches_sharma(row):
+    lab1, lab2, expected = np.array([row[:3]]), np.array([row[3:6]]), row[6]
+    assert delta_e_2000(lab1, lab2)[0] == pytest.approx(expected, abs=1e-4)
+    assert delta_e_2000(lab2, lab1)[0] == pytest.approx(expected, abs=1e-4)
+
+
+def test_uv_distance_of_gray_to_pure_red():
+    # BT.601: pure red has U = -0.14714119, V = 0.61497538; mid gray has U = V = 0.
+    distance = uv_distances(np.array([MID_GRAY], np.uint8), np.array([RED], np.uint8))
+    assert distance[0] == pytest.approx(math.hypot(0.14714119, 0.61497538), abs=1e-6)
+
+
+def test_uv_error_and_rmse_differ_as_mean_and_root_mean_square():
+    machine = np.concatenate([flat(MID_GRAY), flat(MID_GRAY)], axis=1)
+    human = np.concatenate([flat(MID_GRAY), flat(RED)], axis=1)
+    values = all_metrics(machine, human, everywhere(machine))
+    red_distance = math.hypot(0.14714119, 0.61497538)
+    assert values["uv_error"] == pytest.approx(red_distance / 2, abs=1e-6)
+    assert values["uv_rmse"] == pytest.approx(red_distance / math.sqrt(2), abs=1e-6)
+
+
+def test_saturation_of_gray_against_red():
+    values = all_metrics(flat(MID_GRAY), flat(RED), everywhere(flat(RED)))
+    assert values["chroma_machine"] == pytest.approx(0, abs=0.01)  # D65 white is not exactly a = b = 0
+    assert values["chroma_human"] == pytest.approx(math.hypot(80.109, 67.220), abs=0.01)  # Lab of sRGB red
+    assert values["saturation_ratio"] == pytest.approx(0, abs=1e-4)
+    assert values["near_gray_machine"] == 1.0
+    assert values["near_gray_human"] == 0.0
+
+
+def test_colourfulness_uses_signed_opponent_channels():
+    half_red_half_blue = np.array([RED, BLUE], np.uint8)
+    # rg = 255 | 0, yb = 127.5 | -255: σ = 127.5, 191.25; μ = 127.5, -63.75.
+    expected = math.hypot(127.5, 191.25) + 0.3 * math.hypot(127.5, -63.75)
+    assert colorfulness(half_red_half_blue) == pytest.approx(expected)
+    assert colorfulness(np.array([MID_GRAY] * 4, np.uint8)) == 0.0
+
+
+def test_colourfulness_of_astronaut_matches_hasler_susstrunk():
+    assert colorfulness(skimage.data.astronaut().reshape(-1, 3)) == pytest.approx(72.61, abs=0.01)
+
+
+def test_psnr_of_a_constant_offset():
+    machine, human = np.full((4, 3), 110, np.uint8), np.full((4, 3), 100, np.uint8)
+    assert psnr(machine, human) == pytest.approx(10 * math.log10(255**2 / 100))
+    assert psnr(human, human) == PSNR_CAP_DB
+
+
+def test_ssim_of_flat_images_is_the_luminance_term():
+    c1 = (0.01 * 255) ** 2
+    expected = (2 * 100 * 110 + c1) / (100**2 + 110**2 + c1)
+    machine, human = flat((110, 110, 110), (32, 32)), flat((100, 100, 100), (32, 32))
+    assert masked_ssim(machine, human, everywhere(machine)) == pytest.approx(expected, abs=1e-9)
+
+
+def test_ssim_ignores_pixels_outside_the_mask():
+    photo = skimage.data.astronaut()[:128, :128]
+    damaged = photo.copy()
+    damaged[:, 64:] = 0
+    valid = np.zeros((128, 128), bool)
+    valid[:, :50] = True
+    assert masked_ssim(photo, damaged, valid) == pytest.approx(1.0)
+    assert masked_ssim(photo, damaged, everywhere(photo)) < 0.8
+
+
+def test_auc_of_perfect_and_hopeless_halves():
+    assert auc_of_ab_errors(np.zeros(10)) == pytest.approx(1.0)
+    assert auc_of_ab_errors(np.array([0.0, 200.0])) == pytest.approx(0.5)
+
+
+def test_auc_of_a_constant_error_between_thresholds():
+    # Within-share is 0 up to t = 30 and 1 from t = 31: area 0.5 + 119 over 150.
+    assert auc_of_ab_errors(np.full(5, 30.5)) == pytest.approx(119.5 / 150)
+
+
+def test_gray_baseline_against_astronaut_matches_published_figures():
+    photo = skimage.data.astronaut()
+    values = all_metrics(gray_copy(photo), photo, everywhere(photo))
+    assert values["psnr"] == pytest.approx(17.8, abs=0.1)
+    assert values["delta_e_2000"] == pytest.approx(11.5, abs=0.1)
+    assert values["auc"] == pytest.approx(0.86, abs=0.01)
+    assert 0.85 < values["ssim"] < 0.95
+
+
+def test_only_valid_pixels_count():
+    machine = np.concatenate([flat(RED), flat(BLUE)], axis=1)
+    human = np.concatenate([flat(RED), flat(MID_GRAY)], axis=1)
+    valid = np.zeros(machine.shape[:2], bool)
+    valid[:, :16] = True
+    values = all_metrics(machine, human, valid)
+    assert values["uv_error"] == 0 and values["delta_e_2000"] == 0 and values["psnr"] == PSNR_CAP_DB
+
+
+def test_every_metric_is_described():
+    values = all_metrics(flat(RED), flat(BLUE), everywhere(flat(RED)))
+    assert set(values) == set(METRICS)
