@@ -55,6 +55,10 @@ class RateLimitedError(RuntimeError):
     """Reddit answered 429: this run stops, the next one carries on."""
 
 
+class ScrapeInterruptedError(RuntimeError):
+    """Stopped by a signal part-way: the run must not count as complete (see the ``new`` stop rule)."""
+
+
 @dataclass
 class ScrapeReport:
     """What one scrape run did, for the log, the CLI and ``job_runs.items``."""
@@ -387,10 +391,14 @@ def scrape_job(
     """Scrape every configured subreddit once (the body of the ``scrape`` job)."""
     scraper = Scraper(reddit, sessions, reddit_settings, download_settings, stop=stop)
     try:
-        return [
+        reports = [
             scraper.run(name, listing=listing, time_filter=time_filter, limit=limit)
             for name in (subreddits or reddit_settings.subreddits)
             if not scraper.stop.is_set()
         ]
     finally:
         scraper.close()
+    if scraper.stop.is_set():
+        done = "; ".join(report.summary() for report in reports) or "nothing scraped"
+        raise ScrapeInterruptedError(f"stopped by a signal: {done}")
+    return reports

@@ -18,7 +18,7 @@ from colorbot import __version__
 from colorbot.config import Config, ConfigError, load_config
 from db import DatabaseURLError, make_engine, session_factory
 from db import migrate
-from db.store import post_state_counts, table_counts
+from db.store import job_run, post_state_counts, table_counts
 
 log = logging.getLogger("colorbot")
 
@@ -136,6 +136,79 @@ def db_stats(app: App, as_json: bool) -> None:
         for name, count in sorted(counts.items()):
             click.echo(f"{name:<16}{count:>8}")
         click.echo()
+
+
+def _reddit_or_exit(app: App):
+    import praw.exceptions
+
+    from bot.client import make_reddit
+
+    try:
+        return make_reddit(app.config.reddit)
+    except (praw.exceptions.PRAWException, ValueError) as exc:
+        raise SetupError(
+            f"reddit: {str(exc).splitlines()[0].strip()}"
+            " (set COLORBOT_REDDIT__CLIENT_ID and __CLIENT_SECRET, or reddit.site)"
+        ) from None
+
+
+@cli.command("scrape")
+@click.option("--subreddit", "subreddits", multiple=True, help="Subreddit to scrape [default: reddit.subreddits].")
+@click.option("--listing", type=click.Choice(["new", "hot", "top", "rising"]), default=None,
+              help="Listing to walk [default: reddit.listing].")
+@click.option("--time-filter", type=click.Choice(["all", "day", "hour", "month", "week", "year"]), default=None,
+              help="Period for --listing top [default: reddit.time_filter].")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=None, help="Most posts to walk [default: reddit.limit].")
+@pass_app
+def scrape(app: App, subreddits: tuple[str, ...], listing: str | None, time_filter: str | None, limit: int | None) -> None:
+    """Store new posts of a subreddit listing and fetch each one's original and colorization.
+
+    Idempotent: posts already stored get their score and removal state refreshed; on `new` the
+    walk stops at the first post stored by an earlier complete run.
+    """
+    import threading
+
+    import prawcore
+
+    from bot.scrape import scrape_job
+    from colorbot.schedule import stop_on_signals
+
+    reddit = _reddit_or_exit(app)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop), job_run(app.sessions, "scrape") as run:
+            reports = scrape_job(
+                reddit, app.sessions, app.config.reddit, app.config.download, stop=stop,
+                subreddits=list(subreddits) or None, listing=listing, time_filter=time_filter, limit=limit,
+            )
+            run.items = sum(report.items for report in reports)
+    except (prawcore.PrawcoreException, RuntimeError) as exc:
+        raise click.ClickException(f"scrape failed: {type(exc).__name__}: {exc}") from None
+    for report in reports:
+        click.echo(report.summary())
+
+
+@cli.command("run")
+@click.option("--once", is_flag=True, help="Run every job once, in order, and exit.")
+@pass_app
+def run(app: App, once: bool) -> None:
+    """Run the pipeline's jobs on their schedule until SIGINT/SIGTERM (scrape every reddit.scrape_interval_min)."""
+    import threading
+
+    from colorbot.schedule import JobContext, default_jobs, run_forever, run_once, stop_on_signals
+
+    _reddit_or_exit(app)  # credentials problems stop here, not in every run of the job
+    context = JobContext(config=app.config, sessions=app.sessions, stop=threading.Event())
+    jobs = default_jobs(app.config)
+    with stop_on_signals(context.stop):
+        if once:
+            results = run_once(jobs, context)
+            for name, ok in results.items():
+                click.echo(f"{name}: {'ok' if ok else 'failed (see log and job_runs)'}")
+            if not all(results.values()):
+                raise SystemExit(1)
+        else:
+            run_forever(jobs, context)
 
 
 def main() -> None:
