@@ -1,0 +1,218 @@
+"""The evaluate step: align each post's human colorization once, then measure every colorization.
+
+A post in state ``colorized`` gets the "gray" baseline colorization (its original, unchanged), an
+``alignments`` row, a ``metrics`` row per metric and colorization, and moves to ``evaluated``.
+When the alignment is refused the refusal and its reason are stored, no metrics are, and the post
+still moves to ``evaluated`` with ``skip_reason`` saying why it has no numbers: there is nothing
+more to try for it. Colorizations added later (a new model) are measured on the next run against
+the stored alignment. Each post commits on its own, so a crash loses at most the post in hand.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Alignment, Colorization, ImageRole, Metric, Post, PostImage, PostState
+from db.models import Image as StoredImage
+from db.store import get_or_create_model
+from eval.align import AlignmentResult, align, warp_into
+from eval.metrics import all_metrics
+from eval.settings import EvalSettings
+from eval.split import NotACompositeError, split_composite
+
+log = logging.getLogger(__name__)
+
+GRAY_MODEL_NAME = "gray"
+GRAY_MODEL_VERSION = "1"
+
+UNALIGNED_PREFIX = "not measured: the human colorization could not be aligned to the original"
+
+
+@dataclass
+class EvaluationSummary:
+    """What one run of the evaluate step did."""
+
+    posts: int = 0
+    metrics: int = 0
+    refused: int = 0
+    failed: int = 0
+
+
+@dataclass
+class PostEvaluation:
+    """What evaluating one post stored."""
+
+    metrics: int
+    aligned: bool
+
+
+class MissingImageError(LookupError):
+    """A post lacks the original or the human colorization."""
+
+
+def evaluate_pending(
+    sessions: sessionmaker[Session], settings: EvalSettings | None = None, limit: int | None = None
+) -> EvaluationSummary:
+    """Evaluate every post that is colorized, or has an unmeasured colorization and an alignment."""
+    settings = settings or EvalSettings()
+    summary = EvaluationSummary()
+    with sessions() as session:
+        post_ids = list(session.scalars(_pending_posts().limit(limit)))
+    for post_id in post_ids:
+        with sessions.begin() as session:
+            post = session.get(Post, post_id)
+            try:
+                outcome = evaluate_post(session, post, settings)
+            except (MissingImageError, NotACompositeError, PIL.UnidentifiedImageError, ValueError) as exc:
+                post.last_error = f"evaluate: {exc}"
+                post.attempts += 1
+                summary.failed += 1
+                log.warning("post %s not evaluated: %s", post.reddit_id, exc)
+                continue
+        summary.posts += 1
+        summary.metrics += outcome.metrics
+        summary.refused += not outcome.aligned
+    return summary
+
+
+def evaluate_post(session: Session, post: Post, settings: EvalSettings) -> PostEvaluation:
+    """Align (once), measure the post's unmeasured colorizations and mark it evaluated."""
+    ensure_gray_baseline(session, post)
+    original, human = original_and_human(post)
+    alignment, result = _alignment_for(session, post, original, human, settings)
+    stored = 0
+    if alignment.accepted:
+        for colorization in _unmeasured(session, post):
+            machine = _in_frame(decode_rgb(colorization.image.data), original.shape[:2])
+            for name, value in all_metrics(machine, result.warped, result.valid).items():
+                if np.isfinite(value):  # a ratio over a colourless human has no value
+                    session.add(
+                        Metric(colorization_id=colorization.id, alignment_id=alignment.id, name=name, value=value)
+                    )
+                    stored += 1
+        post.skip_reason = None
+    else:
+        post.skip_reason = f"{UNALIGNED_PREFIX}: {alignment.reason}"
+    post.last_error = None
+    if post.state == PostState.COLORIZED.value:
+        post.state = PostState.EVALUATED.value
+    return PostEvaluation(metrics=stored, aligned=alignment.accepted)
+
+
+def ensure_gray_baseline(session: Session, post: Post) -> Colorization:
+    """The post's "gray" baseline colorization: its original left exactly as it is.
+
+    Every metric needs this floor: a model is only worth something where it beats doing nothing.
+    """
+    model = get_or_create_model(
+        session,
+        name=GRAY_MODEL_NAME,
+        version=GRAY_MODEL_VERSION,
+        backbone="none",
+        config={"description": "baseline: the black-and-white original, unchanged"},
+    )
+    existing = session.scalar(
+        select(Colorization).where(Colorization.post_id == post.id, Colorization.model_id == model.id)
+    )
+    if existing is not None:
+        return existing
+    original = _role_image(post, ImageRole.ORIGINAL)
+    if original is None:
+        raise MissingImageError(f"post {post.reddit_id} has no stored original")
+    colorization = Colorization(post_id=post.id, model_id=model.id, image_id=original.id, seconds=0.0)
+    session.add(colorization)
+    session.flush()
+    return colorization
+
+
+def original_and_human(post: Post) -> tuple[np.ndarray, np.ndarray]:
+    """The post's black-and-white original and human colorization as uint8 RGB arrays.
+
+    Taken from the ``original`` and ``colorization`` images, or split from the ``composite``.
+    """
+    original, human = _role_image(post, ImageRole.ORIGINAL), _role_image(post, ImageRole.COLORIZATION)
+    if original is not None and human is not None:
+        return decode_rgb(original.data), decode_rgb(human.data)
+    composite = _role_image(post, ImageRole.COMPOSITE)
+    if composite is None:
+        raise MissingImageError(f"post {post.reddit_id} has no stored original and human colorization")
+    split = split_composite(decode_rgb(composite.data))
+    return split.original, split.colorization
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    """Encoded image bytes as a uint8 RGB array, turned upright by its EXIF orientation."""
+    with PIL.Image.open(io.BytesIO(data)) as image:
+        return np.asarray(PIL.ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def _alignment_for(
+    session: Session, post: Post, original: np.ndarray, human: np.ndarray, settings: EvalSettings
+) -> tuple[Alignment, AlignmentResult]:
+    """The post's stored alignment with the warped human image, computing and storing it if new."""
+    stored = session.scalar(select(Alignment).where(Alignment.post_id == post.id))
+    if stored is not None:
+        result = AlignmentResult(accepted=stored.accepted, reason=stored.reason)
+        if stored.accepted:
+            result.transform = np.asarray(stored.transform["matrix"], dtype=np.float64)
+            result.warped, result.valid = warp_into(human, result.transform, original.shape[:2])
+        return stored, result
+    result = align(original, human, settings)
+    row = Alignment(
+        post_id=post.id,
+        accepted=result.accepted,
+        method=result.method,
+        transform=result.transform_record(),
+        inliers=result.inliers,
+        inlier_ratio=result.inlier_ratio,
+        median_residual=result.median_residual,
+        overlap=result.overlap,
+        correlation=result.correlation,
+        reason=result.reason,
+    )
+    session.add(row)
+    session.flush()
+    return row, result
+
+
+def _pending_posts():
+    """Ids of posts to evaluate: colorized ones, and measured ones with a new colorization."""
+    unmeasured = exists().where(
+        Colorization.post_id == Post.id, ~exists().where(Metric.colorization_id == Colorization.id)
+    )
+    accepted = exists().where(Alignment.post_id == Post.id, Alignment.accepted.is_(True))
+    return (
+        select(Post.id)
+        .where(or_(Post.state == PostState.COLORIZED.value, unmeasured & accepted))
+        .order_by(Post.created_utc, Post.id)
+    )
+
+
+def _unmeasured(session: Session, post: Post) -> list[Colorization]:
+    return list(
+        session.scalars(
+            select(Colorization)
+            .where(Colorization.post_id == post.id, ~exists().where(Metric.colorization_id == Colorization.id))
+            .order_by(Colorization.id)
+        )
+    )
+
+
+def _role_image(post: Post, role: ImageRole) -> StoredImage | None:
+    return next((link.image for link in post.images if link.role == role.value), None)
+
+
+def _in_frame(machine: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The machine colorization at the original's size (models may work at another resolution)."""
+    if machine.shape[:2] == shape:
+        return machine
+    return cv2.resize(machine, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+import numpy as np
+import PIL.Image
+import pytest
+import skimage.data
+from sqlalchemy import func, select
+
+from db.models import Alignment, Colorization, ImageRole, Metric, Model, Post, PostImage, PostState
+from db.store import get_or_create_model, store_image
+from eval.evaluate import GRAY_MODEL_NAME, UNALIGNED_PREFIX, ensure_gray_baseline, evaluate_pending
+from eval.metrics import METRICS
+from eval_images import gray_copy
+
+
+def png(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def add_post(session, reddit_id: str, original: np.ndarray, human: np.ndarray, machine: np.ndarray | None) -> int:
+    """A colorized post with its original, its human colorization and (optionally) a model's."""
+    post = Post(reddit_id=reddit_id, subreddit="colorization", created_utc=datetime(2024, 5, 1, tzinfo=timezone.utc))
+    post.state = PostState.COLORIZED.value
+    session.add(post)
+    session.flush()
+    for role, rgb in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human)):
+        session.add(PostImage(post_id=post.id, image_id=store_image(session, png(rgb)).id, role=role.value))
+    if machine is not None:
+        model = get_or_create_model(session, name="resenc", version="test")
+        image = store_image(session, png(machine))
+        session.add(Colorization(post_id=post.id, model_id=model.id, image_id=image.id, seconds=1.5))
+    return post.id
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return skimage.data.astronaut()[::2, ::2].copy()  # 256 × 256 keeps the test quick
+
+
+def metrics_of(session, post_id: int, model_name: str) -> dict[str, float]:
+    rows = session.execute(
+        select(Metric.name, Metric.value)
+        .join(Colorization, Metric.colorization_id == Colorization.id)
+        .join(Model, Colorization.model_id == Model.id)
+        .where(Colorization.post_id == post_id, Model.name == model_name)
+    ).all()
+    return dict(rows)
+
+
+def test_aligned_post_gets_metrics_for_model_and_gray_baseline(sessions, astronaut):
+    human = astronaut[10:-6, 8:-4]  # the colourist cropped a little
+    with sessions.begin() as session:
+        post_id = add_post(session, "abc", gray_copy(astronaut), human, machine=astronaut)
+    summary = evaluate_pending(sessions)
+    assert (summary.posts, summary.refused, summary.failed) == (1, 0, 0)
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        assert post.state == PostState.EVALUATED.value and post.skip_reason is None
+        alignment = session.scalars(select(Alignment).where(Alignment.post_id == post_id)).one()
+        assert alignment.accepted and alignment.transform["matrix"][0][2] == pytest.approx(8, abs=0.5)
+        machine, gray = metrics_of(session, post_id, "resenc"), metrics_of(session, post_id, GRAY_MODEL_NAME)
+    assert set(machine) == set(gray) == set(METRICS)
+    assert summary.metrics == 2 * len(METRICS)
+    assert machine["psnr"] > 40 and machine["delta_e_2000"] < 1.0, "the machine output is the human's photo"
+    assert gray["saturation_ratio"] < 0.01 and gray["auc"] < machine["auc"]
+
+
+def test_rerun_adds_nothing_and_new_model_is_measured_later(sessions, astronaut):
+    with sessions.begin() as session:
+        post_id = add_post(session, "def", gray_copy(astronaut), astronaut, machine=None)
+    evaluate_pending(sessions)
+    assert evaluate_pending(sessions).posts == 0
+    with sessions.begin() as session:
+        model = get_or_create_model(session, name="later", version="1")
+        image = store_image(session, png(astronaut[..., ::-1].copy()))
+        session.add(Colorization(post_id=post_id, model_id=model.id, image_id=image.id, seconds=2.0))
+    summary = evaluate_pending(sessions)
+    assert (summary.posts, summary.metrics) == (1, len(METRICS))
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Alignment)) == 1
+
+
+def test_unalignable_post_is_evaluated_with_reason_and_no_metrics(sessions, astronaut):
+    unrelated = skimage.data.coffee()
+    with sessions.begin() as session:
+        post_id = add_post(session, "ghi", gray_copy(astronaut), unrelated, machine=astronaut)
+    summary = evaluate_pending(sessions)
+    assert (summary.posts, summary.refused, summary.metrics) == (1, 1, 0)
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        assert post.state == PostState.EVALUATED.value
+        assert post.skip_reason.startswith(UNALIGNED_PREFIX)
+        assert not session.scalars(select(Alignment).where(Alignment.post_id == post_id)).one().accepted
+        assert session.scalar(select(func.count()).select_from(Metric)) == 0
+
+
+def test_post_without_human_colorization_records_an_error(sessions, astronaut):
+    with sessions.begin() as session:
+        post = Post(reddit_id="jkl", subreddit="colorization", created_utc=datetime.now(timezone.utc))
+        post.state = PostState.COLORIZED.value
+        session.add(post)
+        session.flush()
+        session.add(PostImage(post_id=post.id, image_id=store_image(session, png(astronaut)).id, role="original"))
+    assert evaluate_pending(sessions).failed == 1
+    with sessions() as session:
+        post = session.scalars(select(Post)).one()
+        assert post.state == PostState.COLORIZED.value and "no stored original and human" in post.last_error
+
+
+def test_gray_baseline_is_the_original_itself_and_made_once(sessions, astronaut):
+    with sessions.begin() as session:
+        post_id = add_post(session, "mno", gray_copy(astronaut), astronaut, machine=None)
+        post = session.get(Post, post_id)
+        first, second = ensure_gray_baseline(session, post), ensure_gray_baseline(session, post)
+        original_link = next(link for link in post.images if link.role == "original")
+        assert first.id == second.id and first.image_id == original_link.image_id
