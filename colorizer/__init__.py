@@ -1,0 +1,1 @@
+"""The residual-encoder colorization network: model, training, full-resolution inference, export."""

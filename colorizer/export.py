@@ -1,0 +1,141 @@
+"""Exporting a trained run as a TensorFlow SavedModel that TensorFlow Serving runs unchanged.
+
+The default signature, ``serving_default``, takes a batch of encoded images (JPEG, PNG, GIF or
+BMP bytes; TensorFlow Serving's REST API passes them as ``{"b64": …}``) and returns the
+full-resolution colorized PNG bytes: decoding, resizing, the network, chroma upsampling,
+recombination and encoding all run inside the graph. ``colorize_rgb`` (uint8 pixels in and out)
+and ``predict_uv`` (the bare network) serve in-process clients that decode images themselves.
+
+Beside the SavedModel, ``colorbot-model.json`` records name, version, model config and the SHA-256
+of the weights, which the database keeps with every colorization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from colorizer.inference import Colorizer, network_input, recombine
+from colorizer.model import ModelConfig
+
+MODEL_INFO = "colorbot-model.json"
+WEIGHTS_FILE = "model.weights.h5"
+
+
+@dataclass
+class ExportedModelInfo:
+    name: str
+    version: str
+    config: dict[str, Any]
+    weights_sha256: str
+    upsampling: str
+    input_size: int
+
+    @property
+    def backbone(self) -> str:
+        return self.config.get("backbone", "")
+
+
+class _ServingModule(tf.Module):
+    def __init__(self, model: keras.Model, size: int, upsampling: str):
+        super().__init__()
+        self.model = model
+        self.size = size
+        self.upsampling = upsampling
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="y")])
+    def predict_uv(self, y):
+        return {"uv": tf.cast(self.model(y, training=False), tf.float32)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="rgb")])
+    def colorize_rgb(self, rgb):
+        y_full, y_small = network_input(rgb, self.size)
+        uv = tf.cast(self.model(y_small, training=False), tf.float32)[0]
+        return {"rgb": recombine(y_full, y_small, uv, self.upsampling)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    def serve(self, images):
+        def decode(data):
+            # expand_animations=False takes a GIF's first frame; channels=3 turns gray and RGBA to RGB.
+            return tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+
+        # One network call for the whole batch; each image is decoded again afterwards because
+        # full-resolution photos of different sizes cannot share one tensor.
+        y_small = tf.map_fn(
+            lambda data: network_input(decode(data), self.size)[1][0],
+            images,
+            fn_output_signature=tf.TensorSpec([self.size, self.size, 1], tf.float32),
+        )
+        uv = tf.cast(self.model(y_small, training=False), tf.float32)
+
+        def finish(args):
+            data, uv_one, y_small_one = args
+            y_full, _ = network_input(decode(data), self.size)
+            return tf.io.encode_png(recombine(y_full, y_small_one[None], uv_one, self.upsampling))
+
+        png = tf.map_fn(finish, (images, uv, y_small), fn_output_signature=tf.TensorSpec([], tf.string))
+        return {"png": png}
+
+
+def export_model(
+    model: keras.Model,
+    config: ModelConfig,
+    out: str | Path,
+    *,
+    name: str,
+    version: str,
+    upsampling: str = "guided",
+) -> ExportedModelInfo:
+    """Write ``model`` to ``out`` as a SavedModel plus its weights file and ``colorbot-model.json``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / WEIGHTS_FILE
+    model.save_weights(weights)
+    module = _ServingModule(model, config.input_size, upsampling)
+    tf.saved_model.save(
+        module,
+        str(out),
+        signatures={
+            "serving_default": module.serve,
+            "colorize_rgb": module.colorize_rgb,
+            "predict_uv": module.predict_uv,
+        },
+    )
+    info = ExportedModelInfo(
+        name=name,
+        version=version,
+        config=config.to_dict(),
+        weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(),
+        upsampling=upsampling,
+        input_size=config.input_size,
+    )
+    (out / MODEL_INFO).write_text(json.dumps(info.__dict__, indent=2))
+    return info
+
+
+class ExportedModel:
+    """An exported model loaded in this process: the colorizer the pipeline uses by default."""
+
+    def __init__(self, model_dir: str | Path):
+        model_dir = Path(model_dir)
+        info_file = model_dir / MODEL_INFO
+        if not info_file.is_file():
+            raise FileNotFoundError(f"{model_dir} is not an exported colorbot model: no {MODEL_INFO}")
+        self.info = ExportedModelInfo(**json.loads(info_file.read_text()))
+        self.saved = tf.saved_model.load(str(model_dir))
+        predict = self.saved.signatures["predict_uv"]
+        self.colorizer = Colorizer(lambda y: predict(y=y)["uv"], self.info.input_size, self.info.upsampling)
+
+    def colorize(self, images: list) -> list:
+        return self.colorizer.colorize(images)
+
+    def serve(self, encoded: list[bytes]) -> list[bytes]:
+        """The serving signature itself: encoded images in, PNG bytes out."""
+        result = self.saved.signatures["serving_default"](images=tf.constant(encoded))
+        return [bytes(png) for png in result["png"].numpy()]

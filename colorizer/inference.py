@@ -1,0 +1,163 @@
+"""Full-resolution colorization: chroma predicted at the network's size, luminance kept at the photo's.
+
+The network sees a small square copy of the luminance; its U and V are brought back up to the
+photo's size and recombined with the photo's own full-resolution Y. The chroma can be brought up
+bilinearly or by guided upsampling, which fits chroma as a local linear function of luminance at
+low resolution and applies that fit to the full-resolution luminance, so colour edges follow the
+photo's edges instead of the blocky 224 px grid. ``benchmarks/upsampling.py`` measures both.
+
+Everything after decoding is TensorFlow ops, so the exported SavedModel runs exactly this code.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
+import tensorflow as tf
+
+from colorizer.color import luminance, yuv_to_rgb_in_gamut
+
+UPSAMPLING_METHODS = ("guided", "bilinear")
+GUIDED_RADIUS = 2
+GUIDED_EPS = 1e-3
+
+
+class UnreadableImageError(ValueError):
+    """A file or a byte string that cannot be read as an image; the message says why."""
+
+
+def load_rgb(source: str | bytes | io.BytesIO, *, max_pixels: int = 200_000_000) -> np.ndarray:
+    """Any image PIL reads, in any mode and orientation, as an upright uint8 RGB array.
+
+    Alpha is composited onto white; 16-bit and float images are scaled to 8 bits; CMYK and
+    palette images are converted; the EXIF orientation is applied.
+    """
+    file = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        with PIL.Image.open(file) as image:
+            if image.width * image.height > max_pixels:
+                raise UnreadableImageError(
+                    f"{image.width}x{image.height} is over the limit of {max_pixels:,} pixels"
+                )
+            if image.width == 0 or image.height == 0:
+                raise UnreadableImageError("image has no pixels")
+            image = PIL.ImageOps.exif_transpose(image)
+            return _to_rgb_array(image)
+    except UnreadableImageError:
+        raise
+    except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise UnreadableImageError(f"cannot read image: {exc}") from exc
+    except PIL.Image.DecompressionBombError as exc:
+        raise UnreadableImageError(str(exc)) from exc
+
+
+def _to_rgb_array(image: PIL.Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0
+        gray = np.clip(np.round(pixels / top * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = PIL.Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = PIL.Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def box_mean(x: tf.Tensor, radius: int) -> tf.Tensor:
+    """Mean over a (2r+1)^2 window; at borders, over the part of the window inside the image."""
+    return tf.nn.avg_pool2d(x, ksize=2 * radius + 1, strides=1, padding="SAME")
+
+
+def guided_upsample(
+    y_small: tf.Tensor, uv_small: tf.Tensor, y_full: tf.Tensor, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS
+) -> tf.Tensor:
+    """Chroma (1, h, w, 2) brought to the size of ``y_full`` (1, H, W, 1), guided by luminance.
+
+    He, Sun and Tang's guided filter, fitted at low resolution ("fast guided filter"): in each
+    window uv ~ a * y + b; a and b are smoothed, upsampled and applied to the full-resolution y.
+    """
+    mean_y = box_mean(y_small, radius)
+    mean_uv = box_mean(uv_small, radius)
+    cov_y_uv = box_mean(y_small * uv_small, radius) - mean_y * mean_uv
+    var_y = box_mean(y_small * y_small, radius) - mean_y * mean_y
+    a = cov_y_uv / (var_y + eps)
+    b = mean_uv - a * mean_y
+    size = tf.shape(y_full)[1:3]
+    a_full = tf.image.resize(box_mean(a, radius), size, method="bilinear")
+    b_full = tf.image.resize(box_mean(b, radius), size, method="bilinear")
+    return a_full * y_full + b_full
+
+
+def upsample_chroma(y_small, uv_small, y_full, method: str) -> tf.Tensor:
+    if method == "guided":
+        return guided_upsample(y_small, uv_small, y_full)
+    if method == "bilinear":
+        return tf.image.resize(uv_small, tf.shape(y_full)[1:3], method="bilinear")
+    raise ValueError(f"unknown upsampling {method!r}; choose one of {UPSAMPLING_METHODS}")
+
+
+def network_input(rgb: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """(full-resolution Y, Y squeezed to size x size) of one uint8 RGB image (H, W, 3)."""
+    y_full = luminance(tf.cast(rgb, tf.float32) / 255.0)[None]
+    y_small = tf.image.resize(y_full, (size, size), method="area", antialias=True)
+    return y_full, y_small
+
+
+def recombine(y_full: tf.Tensor, y_small: tf.Tensor, uv_small: tf.Tensor, method: str) -> tf.Tensor:
+    """uint8 RGB (H, W, 3) from full-resolution Y and the network's low-resolution chroma."""
+    uv_full = upsample_chroma(y_small, uv_small[None], y_full, method)
+    rgb = yuv_to_rgb_in_gamut(y_full, uv_full)[0]
+    return tf.cast(tf.round(rgb * 255.0), tf.uint8)
+
+
+class Colorizer:
+    """Colorizes full-resolution photos with a network that predicts chroma at ``size`` px.
+
+    ``predict_uv`` maps a batch of Y (n, size, size, 1) to chroma (n, size, size, 2): a Keras
+    model, or the signature of an exported SavedModel.
+    """
+
+    def __init__(self, predict_uv: Callable[[tf.Tensor], tf.Tensor], size: int, upsampling: str = "guided"):
+        if upsampling not in UPSAMPLING_METHODS:
+            raise ValueError(f"unknown upsampling {upsampling!r}; choose one of {UPSAMPLING_METHODS}")
+        self.predict_uv = predict_uv
+        self.size = size
+        self.upsampling = upsampling
+        self._prepare = tf.function(
+            lambda rgb: network_input(rgb, size),
+            input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)],
+            reduce_retracing=True,
+        )
+        self._finish = tf.function(
+            lambda y_full, y_small, uv: recombine(y_full, y_small, uv, upsampling),
+            input_signature=[
+                tf.TensorSpec([1, None, None, 1], tf.float32),
+                tf.TensorSpec([1, size, size, 1], tf.float32),
+                tf.TensorSpec([size, size, 2], tf.float32),
+            ],
+        )
+
+    def colorize(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """uint8 RGB arrays in, uint8 RGB arrays of the same sizes out; colour input is grayed first."""
+        if not images:
+            return []
+        prepared = [self._prepare(tf.convert_to_tensor(image, tf.uint8)) for image in images]
+        batch = tf.concat([y_small for _, y_small in prepared], axis=0)
+        uv = tf.cast(self.predict_uv(batch), tf.float32)
+        return [
+            self._finish(y_full, y_small, uv[i]).numpy() for i, (y_full, y_small) in enumerate(prepared)
+        ]
+
+    def colorize_one(self, image: np.ndarray) -> np.ndarray:
+        return self.colorize([image])[0]
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
