@@ -1,0 +1,275 @@
+"""The comparison report: a self-contained folder that opens from disk with no network.
+
+``index.html`` (summary per model with 95 % intervals, plots, ten best and worst, and a gallery
+"black-and-white | each model | human" sortable by any metric), beside it ``metrics.csv`` (one row
+per colorization), ``summary.json``, ``summary.md``, ``settings.json`` (filters, alignment
+settings, library versions) and the ``images/`` and ``plots/`` it shows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+import PIL.Image
+from matplotlib.figure import Figure
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Alignment, Colorization, Metric, Model, Post
+from eval.evaluate import GRAY_MODEL_NAME, decode_rgb, original_and_human
+from eval.metrics import METRICS
+from eval.settings import EvalSettings
+
+THUMBNAIL_SIDE = 320
+RANKING_METRIC = "uv_error"
+"""The metric the ten best and worst are ranked by (lower is better): the model's own loss space."""
+RANKED = 10
+Z_95 = 1.959964
+LIBRARIES = ["numpy", "opencv-python-headless", "scikit-image", "matplotlib", "pandas", "jinja2", "sqlalchemy"]
+
+
+@dataclass
+class ReportFilter:
+    """Which colorizations a report covers. The gray baseline is always included."""
+
+    since: datetime | None = None
+    models: list[str] = field(default_factory=list)
+
+
+def write_report(
+    sessions: sessionmaker[Session], out_dir: Path, filters: ReportFilter | None = None, settings: EvalSettings | None = None
+) -> Path:
+    """Write the report folder for the measured colorizations; returns the path of ``index.html``."""
+    filters, settings = filters or ReportFilter(), settings or EvalSettings()
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    (out_dir / "plots").mkdir(exist_ok=True)
+    with sessions() as session:
+        table, posts, refused = _collect(session, filters, out_dir / "images")
+    summary = summarise(table)
+    table.to_csv(out_dir / "metrics.csv", index=False)
+    plots = _plot(table, out_dir / "plots")
+    context = {
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "filters": {"since": filters.since.isoformat() if filters.since else None, "models": filters.models},
+        "summary": summary,
+        "metrics": METRICS,
+        "models": sorted(table["model"].unique(), key=lambda m: (m == GRAY_MODEL_NAME, m)) if len(table) else [],
+        "posts": posts,
+        "refused": refused,
+        "plots": plots,
+        "rankings": _rankings(table),
+    }
+    settings_record = {
+        "filters": context["filters"],
+        "eval": settings.model_dump(),
+        "preprocessing": _PREPROCESSING,
+        "libraries": _library_versions(),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2), encoding="utf-8")
+    (out_dir / "settings.json").write_text(json.dumps(settings_record, indent=2), encoding="utf-8")
+    environment = _templates()
+    (out_dir / "summary.md").write_text(environment.get_template("summary.md.j2").render(**context), encoding="utf-8")
+    index = out_dir / "index.html"
+    index.write_text(environment.get_template("report.html.j2").render(**context), encoding="utf-8")
+    return index
+
+
+def summarise(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per model: n, share aligned, and per metric the mean with a 95 % interval."""
+    summary: dict[str, dict[str, Any]] = {}
+    for model, rows in table.groupby("model"):
+        measured = rows[rows["aligned"]]
+        summary[str(model)] = {
+            "n": int(len(measured)),
+            "posts": int(len(rows)),
+            "aligned_share": float(rows["aligned"].mean()) if len(rows) else math.nan,
+            "metrics": {name: mean_interval(measured[name].dropna().to_numpy()) for name in METRICS if name in rows},
+        }
+    return summary
+
+
+def mean_interval(values: np.ndarray) -> dict[str, float]:
+    """Mean and its 95 % interval (normal approximation, mean ± 1.96 s/√n); NaN when undefined."""
+    n = len(values)
+    mean = float(values.mean()) if n else math.nan
+    half = Z_95 * float(values.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+
+
+@dataclass
+class _GalleryPost:
+    reddit_id: str
+    title: str
+    permalink: str
+    created: str
+    original: str
+    human: str
+    machines: dict[str, str]
+    values: dict[str, dict[str, float]]
+
+
+_PREPROCESSING = {
+    "alignment": "human colorization registered onto the original (SIFT, RANSAC similarity, optional ECC); "
+    "metrics only over the covered area, 2 px in from its edge",
+    "resizing": "a machine colorization of another size is area-resized to the original's size",
+    "colour spaces": "YUV BT.601 (Y 0–1), CIE Lab D65/2° (scikit-image)",
+    "colorfulness": "Hasler & Süsstrunk 2003 with signed rg and yb, RGB 0–255",
+    "psnr_ssim": "RGB 0–255; SSIM Gaussian σ 1.5, population covariance; PSNR capped at 100 dB",
+    "auc": "share of pixels with ab error ≤ t for t = 0…150, area / 150",
+    "interval": "mean ± 1.96 s/√n",
+}
+
+
+def _collect(session: Session, filters: ReportFilter, image_dir: Path):
+    """The per-colorization table, the gallery posts (writing their thumbnails) and refusals."""
+    query = (
+        select(Colorization, Post, Model, Alignment)
+        .join(Post, Colorization.post_id == Post.id)
+        .join(Model, Colorization.model_id == Model.id)
+        .join(Alignment, Alignment.post_id == Post.id)
+        .order_by(Post.created_utc, Post.id, Model.name)
+    )
+    if filters.since is not None:
+        query = query.where(Post.created_utc >= filters.since)
+    if filters.models:
+        query = query.where(Model.name.in_([*filters.models, GRAY_MODEL_NAME]))
+    records, gallery, refused = [], {}, {}
+    for colorization, post, model, alignment in session.execute(query):
+        values = {m.name: m.value for m in session.scalars(select(Metric).where(Metric.colorization_id == colorization.id))}
+        records.append(
+            {
+                "reddit_id": post.reddit_id,
+                "created_utc": post.created_utc.isoformat(),
+                "permalink": post.permalink,
+                "model": model.name,
+                "model_version": model.version,
+                "aligned": bool(alignment.accepted),
+                **{name: values.get(name, math.nan) for name in METRICS},
+            }
+        )
+        if not alignment.accepted:
+            refused[post.reddit_id] = alignment.reason or ""
+            continue
+        if post.reddit_id not in gallery:
+            original, human = original_and_human(post)
+            gallery[post.reddit_id] = _GalleryPost(
+                reddit_id=post.reddit_id,
+                title=post.title,
+                permalink=post.permalink,
+                created=post.created_utc.strftime("%Y-%m-%d"),
+                original=_thumbnail(original, image_dir, f"{post.reddit_id}-original.jpg"),
+                human=_thumbnail(human, image_dir, f"{post.reddit_id}-human.jpg"),
+                machines={},
+                values={},
+            )
+        entry = gallery[post.reddit_id]
+        entry.machines[model.name] = _thumbnail(
+            decode_rgb(colorization.image.data), image_dir, f"{post.reddit_id}-{_slug(model.name)}.jpg"
+        )
+        entry.values[model.name] = values
+    columns = ["reddit_id", "created_utc", "permalink", "model", "model_version", "aligned", *METRICS]
+    return pd.DataFrame.from_records(records, columns=columns), list(gallery.values()), refused
+
+
+def _thumbnail(rgb: np.ndarray, image_dir: Path, name: str) -> str:
+    image = PIL.Image.fromarray(rgb)
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    image.save(image_dir / name, format="JPEG", quality=88)
+    return f"images/{name}"
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def _rankings(table: pd.DataFrame) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Per model other than gray: the ``RANKED`` best and worst posts by ``RANKING_METRIC``."""
+    rankings = {}
+    measured = table[table["aligned"] & (table["model"] != GRAY_MODEL_NAME)].dropna(subset=[RANKING_METRIC])
+    for model, rows in measured.groupby("model"):
+        ordered = rows.sort_values(RANKING_METRIC)[["reddit_id", RANKING_METRIC]]
+        rankings[str(model)] = {
+            "best": ordered.head(RANKED).to_dict("records"),
+            "worst": ordered.iloc[::-1].head(RANKED).to_dict("records"),
+        }
+    return rankings
+
+
+def _plot(table: pd.DataFrame, plot_dir: Path) -> dict[str, str]:
+    """Distributions of UV error and saturation ratio per model, and UV error over time."""
+    measured = table[table["aligned"]]
+    plots = {}
+    for metric in ("uv_error", "saturation_ratio"):
+        figure = Figure(figsize=(6, 3.2), layout="constrained")
+        axes = figure.subplots()
+        for model, rows in measured.groupby("model"):
+            values = rows[metric].dropna()
+            if len(values):
+                axes.hist(values, bins=20, alpha=0.55, label=f"{model} (n={len(values)})")
+        axes.set_xlabel(METRICS[metric].label)
+        axes.set_ylabel("colorizations")
+        axes.legend(fontsize="small")
+        plots[metric] = _save(figure, plot_dir / f"{metric}.png")
+    figure = Figure(figsize=(6, 3.2), layout="constrained")
+    axes = figure.subplots()
+    for model, rows in measured.groupby("model"):
+        by_day = rows.assign(day=pd.to_datetime(rows["created_utc"]).dt.floor("D")).groupby("day")["uv_error"].mean()
+        axes.plot(by_day.index, by_day.to_numpy(), marker="o", label=str(model))
+    axes.set_ylabel("mean UV error per day")
+    axes.legend(fontsize="small")
+    figure.autofmt_xdate()
+    plots["trend"] = _save(figure, plot_dir / "trend.png")
+    return plots
+
+
+def _save(figure: Figure, path: Path) -> str:
+    figure.savefig(path, dpi=110)
+    return f"plots/{path.name}"
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _json_ready(value: Any) -> Any:
+    """NaN and infinities become null, which JSON can hold."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _format(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def _templates() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("eval", "templates"),
+        autoescape=jinja2.select_autoescape(["html.j2"], default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["num"] = _format
+    environment.filters["json_values"] = lambda values: json.dumps(_json_ready(values), ensure_ascii=False)
+    return environment
