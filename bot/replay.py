@@ -61,13 +61,15 @@ FAULT_KINDS = ("429", "500", "503", "slow", "truncate", "html", "bomb", "redirec
 
 @dataclass
 class Fault:
-    """One way to fail, for requests whose path starts with ``path`` (any request if empty).
+    """One way to fail, for requests whose path starts with ``path`` (any request if empty) and
+    whose query string contains ``query`` (``"after="``: every listing page but the first).
 
     ``times``: how many matching requests it hits before it is used up (None: all of them).
     """
 
     kind: str
     path: str = ""
+    query: str = ""
     times: int | None = 1
     retry_after: float = 1.0
     delay_s: float = 2.0
@@ -95,10 +97,10 @@ class FaultPlan:
         with self._lock:
             self._faults.clear()
 
-    def take(self, path: str) -> Fault | None:
+    def take(self, path: str, query: str = "") -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if path.startswith(fault.path):
+                if path.startswith(fault.path) and fault.query in query:
                     fault.hits += 1
                     if fault.times is not None:
                         fault.times -= 1
@@ -692,7 +694,7 @@ class _Handler(BaseHTTPRequestHandler):
         with replay._lock:
             replay.requests.append((method, path))
         try:
-            fault = replay.faults.take(path)
+            fault = replay.faults.take(path, parts.query)
             if fault is not None and self._inject(fault, path):
                 return
             if method == "POST" and path == "/api/v1/access_token":

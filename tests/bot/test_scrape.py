@@ -1,0 +1,218 @@
+"""Real PRAW against the replay server over loopback, storing into a real SQLite file."""
+
+from __future__ import annotations
+
+import prawcore
+import pytest
+from sqlalchemy import func, select
+
+from bot.replay import Fault, build_snapshot, gallery_post, image_post, t1, t3
+from bot.scrape import RateLimitedError
+from db.models import Image, JobRun, Post, PostImage
+
+from .conftest import Harness
+from .photos import encode, gray_of, color_scene, pair, side_by_side
+
+
+def posts(sessions) -> dict[str, Post]:
+    with sessions() as session:
+        return {post.reddit_id: post for post in session.scalars(select(Post))}
+
+
+def roles(sessions, reddit_id: str) -> dict[str, bytes]:
+    with sessions() as session:
+        rows = session.execute(
+            select(PostImage.role, Image.data).join(Image).join(Post).where(Post.reddit_id == reddit_id)
+        ).all()
+    return {role: data for role, data in rows}
+
+
+def runs(sessions) -> list[JobRun]:
+    with sessions() as session:
+        return list(session.scalars(select(JobRun).order_by(JobRun.id)))
+
+
+@pytest.fixture
+def layouts_server(server):
+    pairs = [pair(seed) for seed in range(4)]
+    snapshot = build_snapshot(pairs, layouts=["gallery", "composite", "comment-link", "single"], compose=side_by_side)
+    for post in reversed(snapshot.posts):
+        server.add_post(post, snapshot.comments.get(post["id"]))
+    for name, data in snapshot.images.items():
+        server.add_image(name, data)
+    return server, pairs
+
+
+def test_every_layout_and_idempotent_rerun(layouts_server, sessions):
+    server, pairs = layouts_server
+    harness = Harness(server, sessions)
+    report = harness.scrape()
+    assert (report.new, report.fetched, report.skipped) == (4, 3, 1)
+    stored = posts(sessions)
+    assert {rid: (p.layout, p.state) for rid, p in stored.items()} == {
+        "p00000": ("gallery", "fetched"),
+        "p00001": ("composite", "fetched"),
+        "p00002": ("comment-link", "fetched"),
+        "p00003": ("single", "skipped"),
+    }
+    # The gallery lists the colorization first: the tone test, not the order, decided the roles.
+    assert roles(sessions, "p00000") == {"original": pairs[0][0], "colorization": pairs[0][1]}
+    assert set(roles(sessions, "p00001")) == {"composite", "original", "colorization"}
+    assert roles(sessions, "p00002") == {"original": pairs[2][0], "colorization": pairs[2][1]}
+    assert roles(sessions, "p00003") == {"colorization": pairs[3][1]}
+    assert "only the colorization" in stored["p00003"].skip_reason
+
+    with sessions() as session:
+        counts = (session.scalar(select(func.count(Image.id))), session.scalar(select(func.count(PostImage.id))))
+    listing_calls = server.count("/r/colorization/new")
+    server.update_post("p00003", score=42)
+    again = harness.scrape()
+    assert again.new == 0 and again.stopped_at_known and again.seen == 1
+    with sessions() as session:
+        assert (session.scalar(select(func.count(Image.id))), session.scalar(select(func.count(PostImage.id)))) == counts
+    assert posts(sessions)["p00003"].score == 42  # the newest post, refreshed by the walk
+    assert server.count("/r/colorization/new") == listing_calls + 1
+    assert [run.status for run in runs(sessions)] == ["ok", "ok"]
+
+
+def test_paging_past_100_posts(harness, sessions, server):
+    for number in range(230):
+        server.add_post(t3(f"t{number:04d}", created_utc=1_600_000_000 + number, title=f"Text {number}"))
+    report = harness.scrape(limit=1000)
+    assert report.new == 230 and len(posts(sessions)) == 230
+    assert server.count("/r/colorization/new") == 3
+    assert all(p.state == "skipped" and p.skip_reason == "text post without an image" for p in posts(sessions).values())
+
+
+def test_skipped_kinds_are_stored_with_reasons(harness, sessions, server):
+    url = server.add_image("c.png", encode(color_scene(5)))
+    server.add_post(t3("rm1", removed_by_category="moderator", selftext="[removed]"))
+    server.add_post(t3("dl1", author=None, removed_by_category="deleted", selftext="[deleted]"))
+    server.add_post(t3("xp1", crosspost_parent="t3_zz9", crosspost_parent_list=[t3("zz9", subreddit="pics")]))
+    server.add_post(t3("vd1", is_video=True, domain="v.redd.it", is_self=False))
+    server.add_post(image_post("ns1", url, over_18=True))
+    server.add_post({"id": None, "subreddit": "colorization", "created_utc": 1.8e9})  # malformed: logged, not stored
+    report = harness.scrape()
+    stored = posts(sessions)
+    assert report.malformed == 1
+    reasons = {rid: p.skip_reason for rid, p in stored.items()}
+    assert reasons == {
+        "rm1": "removed (moderator)",
+        "dl1": "deleted by its author",
+        "xp1": "crosspost of t3_zz9 from r/pics",
+        "vd1": "video post",
+        "ns1": "NSFW post (reddit.allow_nsfw is off)",
+    }
+    assert stored["rm1"].removed and stored["dl1"].author is None and stored["ns1"].nsfw
+
+
+def test_removal_after_storing_is_picked_up(layouts_server, sessions):
+    server, _pairs = layouts_server
+    harness = Harness(server, sessions, refresh_days=100_000)
+    harness.scrape()
+    server.update_post("p00000", removed_by_category="moderator", selftext="[removed]", score=7)
+    harness.scrape()  # p00000 is not the newest: /api/info refreshes it
+    post = posts(sessions)["p00000"]
+    assert post.removed and post.score == 7 and post.state == "skipped"
+    assert post.skip_reason == "removed (moderator) after it was stored"
+    assert set(roles(sessions, "p00000")) == {"original", "colorization"}  # nothing lost
+
+
+def _one_image_post(server, name="g1"):
+    original, colorized = pair(11)
+    server.add_image(f"{name}c.png", colorized)
+    server.add_image(f"{name}o.png", original)
+    server.add_post(gallery_post(name, [(f"{name}c", "image/png"), (f"{name}o", "image/png")]))
+    return f"/i/{name}c.png"
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "429", "truncate", "html", "slow"])
+def test_image_faults_defer_the_post_and_the_next_run_fetches_it(harness, sessions, server, kind):
+    path = _one_image_post(server)
+    # Both the original and the preview copy fail, for longer than the fetcher retries.
+    server.faults.add(Fault(kind, path=path, times=2 if kind != "slow" else 2, retry_after=0.01, delay_s=2.5))
+    server.faults.add(Fault(kind, path=path.replace("/i/", "/preview/"), times=2, retry_after=0.01, delay_s=2.5))
+    report = harness.scrape()
+    post = posts(sessions)["g1"]
+    assert report.deferred == 1 and post.state == "new" and post.attempts == 1
+    assert post.last_error and post.layout == "gallery"
+    assert runs(sessions)[-1].status == "ok"
+    report = harness.scrape()
+    post = posts(sessions)["g1"]
+    assert report.retried == 1 and post.state == "fetched" and post.last_error is None
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("bomb", "declares 100000x100000"),
+    ("redirect", "169.254.169.254 is a cloud metadata address"),
+])
+def test_refused_images_skip_the_post_with_the_reason(harness, sessions, server, kind, reason):
+    path = _one_image_post(server)
+    server.faults.add(Fault(kind, path=path, times=None))
+    server.faults.add(Fault(kind, path=path.replace("/i/", "/preview/"), times=None))
+    harness.download_settings = harness.download_settings.model_copy(
+        update={"allowed_hosts": ["127.0.0.1", "169.254.169.254"]}
+    )
+    harness.scrape()
+    post = posts(sessions)["g1"]
+    assert post.state == "skipped" and reason in post.skip_reason
+
+
+def test_gives_up_after_max_attempts(sessions, server):
+    harness = Harness(server, sessions, max_attempts=2)
+    path = _one_image_post(server)
+    server.faults.add(Fault("html", path="/i/", times=None))
+    server.faults.add(Fault("html", path="/preview/", times=None))
+    harness.scrape()
+    harness.scrape()
+    post = posts(sessions)["g1"]
+    assert post.state == "skipped" and post.skip_reason.startswith("gave up after 2 attempts")
+    assert path
+
+
+@pytest.mark.parametrize("kind, error", [("503", "ServerError"), ("429", "RateLimitedError")])
+def test_listing_faults_fail_the_run_keep_what_was_stored_and_the_next_run_succeeds(
+    harness, sessions, server, kind, error
+):
+    for number in range(150):
+        server.add_post(t3(f"t{number:04d}", created_utc=1_600_000_000 + number))
+    # Every page after the first fails (prawcore retries a 503 twice itself, then gives up).
+    server.faults.add(Fault(kind, path="/r/colorization/new", query="after=", times=None))
+    with pytest.raises((prawcore.PrawcoreException, RateLimitedError)):
+        harness.scrape(limit=1000)
+    assert runs(sessions)[-1].status == "failed" and error in runs(sessions)[-1].error
+    assert len(posts(sessions)) == 100  # the first page is kept
+
+    server.faults.clear()
+    for number in range(150, 160):
+        server.add_post(t3(f"t{number:04d}", created_utc=1_600_000_000 + number))
+    # The posts the failed run stored do not stop the walk: the older 50 are not left behind.
+    report = harness.scrape(limit=1000)
+    assert len(posts(sessions)) == 160 and report.new == 60
+    assert [run.status for run in runs(sessions)] == ["failed", "ok"]
+    assert harness.scrape(limit=1000).seen == 1
+
+
+def test_private_and_banned_subreddits_fail_the_run_with_a_reason(harness, sessions, server):
+    server.subreddit_status["colorization"] = "private"
+    with pytest.raises(prawcore.Forbidden):
+        harness.scrape()
+    server.subreddit_status["colorization"] = "banned"
+    with pytest.raises(prawcore.NotFound):
+        harness.scrape()
+    assert [run.status for run in runs(sessions)] == ["failed", "failed"]
+    assert "Forbidden" in runs(sessions)[0].error
+
+
+def test_comment_link_needs_the_authors_comment(harness, sessions, server):
+    original, colorized = encode(gray_of(color_scene(7))), encode(color_scene(7))
+    server.add_image("cl.png", colorized)
+    server.add_image("cl-bw.png", original)
+    server.add_post(
+        image_post("cl1", "{base}/i/cl.png", author="op", num_comments=2),
+        [t1("k1", "cl1", "original: {base}/i/cl-bw.png", author="someone"),
+         t1("k2", "cl1", "Thanks, the b&w is here: {base}/i/cl-bw.png", author="op")],
+    )
+    harness.scrape()
+    assert posts(sessions)["cl1"].layout == "comment-link"
+    assert roles(sessions, "cl1") == {"original": original, "colorization": colorized}
