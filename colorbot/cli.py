@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -209,6 +210,36 @@ def run(app: App, once: bool) -> None:
                 raise SystemExit(1)
         else:
             run_forever(jobs, context)
+
+
+@cli.command("evaluate")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate at most this many posts.")
+@pass_app
+def evaluate(app: App, limit: int | None) -> None:
+    """Align human colorizations and measure every stored colorization that lacks metrics."""
+    from eval.evaluate import evaluate_pending
+
+    with job_run(app.sessions, "evaluate") as run:
+        summary = evaluate_pending(app.sessions, app.config.eval, limit=limit)
+        run.items = summary.posts
+    click.echo(
+        f"evaluated {summary.posts} posts ({summary.refused} not alignable), "
+        f"stored {summary.metrics} metrics, {summary.failed} failed"
+    )
+
+
+@cli.command("report")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Only posts made on or after DATE.")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable); the gray baseline is always kept.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True, help="Folder to write.")
+@pass_app
+def report(app: App, since: datetime | None, models: tuple[str, ...], out_dir: Path) -> None:
+    """Write the comparison report (HTML, CSV, JSON, Markdown) into a self-contained folder."""
+    from eval.report import ReportFilter, write_report
+
+    filters = ReportFilter(since=since.replace(tzinfo=timezone.utc) if since else None, models=list(models))
+    index = write_report(app.sessions, out_dir, filters, app.config.eval)
+    click.echo(str(index))
 
 
 def main() -> None:
