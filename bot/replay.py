@@ -501,6 +501,7 @@ class ReplayServer:
         self.faults = faults or FaultPlan()
         self.subreddit_status: dict[str, str] = {}  # name -> "private" | "banned"
         self.requests: list[tuple[str, str]] = []
+        self.user_agents: set[str] = set()
         self._lock = threading.Lock()
         self._host = host
         self._port = port
@@ -693,6 +694,7 @@ class _Handler(BaseHTTPRequestHandler):
         replay = self.replay
         with replay._lock:
             replay.requests.append((method, path))
+            replay.user_agents.add(self.headers.get("User-Agent", ""))
         try:
             fault = replay.faults.take(path, parts.query)
             if fault is not None and self._inject(fault, path):
