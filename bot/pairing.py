@@ -73,7 +73,7 @@ def decode_rgb(data: bytes) -> np.ndarray:
 
 def encode_png(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    PIL.Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, "PNG", optimize=False, compress_level=6)
+    PIL.Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
 
 
