@@ -1,0 +1,59 @@
+"""Seconds per pair for the evaluate step (alignment + every metric) at 1 MP and 12 MP.
+
+The pair is synthetic: scikit-image's astronaut upscaled to the size, its gray copy as the
+original, and the colour photo rotated 2°, scaled 1.1× and cropped as the human colorization.
+Run: ``.venv/bin/python benchmarks/evaluate.py [--repeat N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+import skimage.data
+
+from eval.align import align
+from eval.metrics import all_metrics
+
+SIZES = {"1 MP": (1000, 1000), "12 MP": (4000, 3000)}
+
+
+def make_pair(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Original (gray), human colorization (transformed colour) and a machine colorization."""
+    photo = cv2.resize(skimage.data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+    gray = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    transform = cv2.getRotationMatrix2D((width / 2, height / 2), 2.0, 1.1)
+    human = cv2.warpAffine(photo, transform, (width, height))[height // 20 : -height // 20, width // 20 : -width // 20]
+    machine = (0.6 * photo + 0.4 * gray).astype(np.uint8)
+    return gray, human, machine
+
+
+def seconds_per_pair(original: np.ndarray, human: np.ndarray, machine: np.ndarray, repeat: int) -> tuple[float, float]:
+    """Median seconds of alignment and of all metrics over ``repeat`` runs."""
+    align_times, metric_times = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = align(original, human)
+        aligned = time.perf_counter()
+        if not result.accepted:
+            raise RuntimeError(f"benchmark pair not aligned: {result.reason}")
+        all_metrics(machine, result.warped, result.valid)
+        align_times.append(aligned - started)
+        metric_times.append(time.perf_counter() - aligned)
+    return float(np.median(align_times)), float(np.median(metric_times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    for label, (width, height) in SIZES.items():
+        alignment, metrics = seconds_per_pair(*make_pair(width, height), repeat=args.repeat)
+        print(f"{label:>6} ({width}×{height}): {alignment + metrics:6.2f} s per pair "
+              f"(alignment {alignment:.2f} s, metrics {metrics:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
