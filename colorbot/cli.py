@@ -211,6 +211,117 @@ def run(app: App, once: bool) -> None:
         else:
             run_forever(jobs, context)
 
+@cli.command("train")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), help="Folder tree of colour photos.")
+@click.option("--val", type=click.Path(exists=True, file_okay=False), default=None, help="Held-out photos.")
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Run folder; an existing run resumes.")
+@click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TOML training config; the options given here override it.")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Total optimisation steps [10000].")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Photos per step [16].")
+@click.option("--lr", type=float, default=None, help="Learning rate [0.1].")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default=None, help="Optimizer [sgd].")
+@click.option("--schedule", type=click.Choice(["constant", "cosine", "step"]), default=None, help="LR schedule.")
+@click.option("--loss-norm", type=click.Choice(["l2", "l1"]), default=None,
+              help="UV distance: Euclidean (the post) or absolute (the original code) [l2].")
+@click.option("--backbone", type=click.Choice(["vgg16", "resnet50", "tiny"]), default=None, help="Encoder [vgg16].")
+@click.option("--weights", default=None,
+              help="Backbone weights: 'imagenet' (downloaded by Keras), a local file, or 'none'.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
+def train(data, val, out, recipe, steps, batch_size, lr, optimizer, schedule, loss_norm, backbone, weights, no_progress):
+    """Train the residual encoder on a folder of colour photos, desaturated on the fly.
+
+    Checkpoints, TensorBoard logs (`tensorboard --logdir OUT/tensorboard`) and history.jsonl go
+    to OUT; running the same command again resumes from the last checkpoint.
+    """
+    from colorizer.train import TrainConfig
+    from colorizer.train import train as run_training
+
+    overrides = {"data": data, "val": val, "out": out, "steps": steps, "batch_size": batch_size, "lr": lr,
+                 "optimizer": optimizer, "schedule": schedule, "loss_norm": loss_norm}
+    try:
+        config = TrainConfig.from_toml(recipe, **overrides) if recipe else TrainConfig.from_dict(
+            {k: v for k, v in overrides.items() if v is not None})
+        if backbone:
+            config.model.backbone = backbone
+        if weights:
+            config.model.weights = None if weights.lower() == "none" else weights
+        config.progress = not no_progress
+        if not config.data:
+            raise ValueError("--data (or data in the recipe) is required")
+        result = run_training(config)
+    except (ValueError, FileNotFoundError) as exc:
+        raise SetupError(f"train: {exc}") from None
+    click.echo(json.dumps(result))
+
+
+@cli.command("export")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the SavedModel.")
+@click.option("--name", default="residual-encoder", show_default=True, help="Model name in reports.")
+@click.option("--version", "version", default=None, help="Model version [default: the checkpoint's step].")
+@click.option("--upsampling", type=click.Choice(["guided", "bilinear"]), default="guided", show_default=True,
+              help="How chroma is brought to full resolution.")
+def export(run_dir, out, name, version, upsampling):
+    """Export a training run's latest checkpoint as a TensorFlow SavedModel for serving.
+
+    The default signature takes encoded image bytes and returns full-resolution PNG bytes, so
+    TensorFlow Serving serves the folder unchanged.
+    """
+    from colorizer.export import export_model
+    from colorizer.train import load_run
+
+    try:
+        config, model, step = load_run(run_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SetupError(f"export: {exc}") from None
+    info = export_model(model, config.model, out, name=name, version=version or f"step-{step}", upsampling=upsampling)
+    click.echo(f"exported {info.name} {info.version} to {out} (weights sha256 {info.weights_sha256[:12]})")
+
+
+@cli.command("colorize")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the PNG results.")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
+              help="Exported model folder [default: colorizer.model_dir].")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=None, help="Images per network call.")
+@pass_app
+def colorize(app: App, images, out, model_dir, batch_size):
+    """Colorize photos at full resolution; colour photos are turned gray first.
+
+    Writes OUT/<name>.png for each input. A file that cannot be read gets one line on stderr and
+    the rest go on; the exit code is 1 if any failed.
+    """
+    from colorizer.export import ExportedModel
+    from colorizer.inference import UnreadableImageError, encode_png, load_rgb
+
+    model_dir = model_dir or app.config.colorizer.model_dir
+    if not model_dir:
+        raise SetupError("colorize: no model: pass --model MODEL_DIR or set colorizer.model_dir")
+    try:
+        model = ExportedModel(model_dir)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise SetupError(f"colorize: cannot load model {model_dir}: {str(exc).splitlines()[0]}") from None
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = batch_size or app.config.colorizer.batch_size
+    failed = 0
+    for start in range(0, len(images), size):
+        batch, names = [], []
+        for path in images[start : start + size]:
+            try:
+                batch.append(load_rgb(path))
+                names.append(path)
+            except (UnreadableImageError, OSError) as exc:
+                failed += 1
+                click.echo(f"colorbot: {path}: {exc}", err=True)
+        for path, result in zip(names, model.colorize(batch)):
+            target = out_dir / f"{Path(path).stem}.png"
+            target.write_bytes(encode_png(result))
+            click.echo(str(target))
+    if failed:
+        raise SystemExit(1)
+
 
 @cli.command("evaluate")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate at most this many posts.")

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.settings import DownloadSettings, RedditSettings
+from colorizer.settings import ColorizerSettings
 from eval.settings import EvalSettings
 
 DEFAULT_PATH = Path("colorbot.toml")
@@ -44,6 +45,7 @@ class Config(_Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     reddit: RedditSettings = Field(default_factory=RedditSettings)
     download: DownloadSettings = Field(default_factory=DownloadSettings)
+    colorizer: ColorizerSettings = Field(default_factory=ColorizerSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
 
 

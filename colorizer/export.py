@@ -48,10 +48,11 @@ class _ServingModule(tf.Module):
         self.model = model
         self.size = size
         self.upsampling = upsampling
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="y")])
-    def predict_uv(self, y):
-        return {"uv": tf.cast(self.model(y, training=False), tf.float32)}
+        # The network's input size is fixed, so this signature can only be made per model.
+        self.predict_uv = tf.function(
+            lambda y: {"uv": tf.cast(self.model(y, training=False), tf.float32)},
+            input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32, name="y")],
+        )
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="rgb")])
     def colorize_rgb(self, rgb):

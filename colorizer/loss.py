@@ -38,8 +38,11 @@ def gaussian_kernel(size: int) -> np.ndarray:
 
 
 def blur(uv: tf.Tensor, size: int) -> tf.Tensor:
+    """Gaussian blur of (n, h, w, 2) chroma; borders are mirrored so edges are not pulled to gray."""
     kernel = tf.constant(gaussian_kernel(size), dtype=uv.dtype)
-    return tf.nn.depthwise_conv2d(uv, kernel, strides=[1, 1, 1, 1], padding="SAME")
+    pad = size // 2
+    padded = tf.pad(uv, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    return tf.nn.depthwise_conv2d(padded, kernel, strides=[1, 1, 1, 1], padding="VALID")
 
 
 def colorization_loss(pred: tf.Tensor, true: tf.Tensor, norm: str = "l2") -> tf.Tensor:
