@@ -13,10 +13,10 @@ U_MAX = 0.43601035
 V_MAX = 0.61497538
 UV_MAX = (U_MAX, V_MAX)
 
-# How each RGB channel moves per unit of U and V (rows R, G, B; columns U, V).
-_CHROMA_TO_RGB = tf.constant(
-    [[0.0, 1.13988303], [-0.394642334, -0.58062185], [2.03206185, 0.0]], dtype=tf.float32
-)
+# How R, G and B move per unit of U and V (the inverse of the BT.601 matrix; Y adds to each equally).
+_R_PER_V = 1.13988303
+_G_PER_U, _G_PER_V = -0.394642334, -0.58062185
+_B_PER_U = 2.03206185
 
 
 def rgb_to_yuv(rgb: tf.Tensor) -> tf.Tensor:
@@ -36,7 +36,11 @@ def yuv_to_rgb_in_gamut(y: tf.Tensor, uv: tf.Tensor) -> tf.Tensor:
     saturation) until the pixel fits; the luminance is never touched.
     """
     y = tf.clip_by_value(y, 0.0, 1.0)
-    delta = tf.einsum("...k,ck->...c", uv, _CHROMA_TO_RGB)
-    room = tf.where(delta > 0, (1.0 - y) / tf.maximum(delta, 1e-12), y / tf.maximum(-delta, 1e-12))
-    scale = tf.minimum(1.0, tf.reduce_min(room, axis=-1, keepdims=True))
-    return tf.clip_by_value(y + scale * delta, 0.0, 1.0)
+    u, v = uv[..., :1], uv[..., 1:2]
+    deltas = (_R_PER_V * v, _G_PER_U * u + _G_PER_V * v, _B_PER_U * u)
+    # Per channel, the share of its chroma step that still fits between 0 and 1; the pixel takes the least.
+    scale = tf.ones_like(y)
+    for delta in deltas:
+        headroom = tf.where(delta > 0, 1.0 - y, y)
+        scale = tf.minimum(scale, headroom / tf.maximum(tf.abs(delta), 1e-12))
+    return tf.clip_by_value(tf.concat([y + scale * delta for delta in deltas], axis=-1), 0.0, 1.0)

@@ -1,0 +1,103 @@
+"""Speed and peak memory of `colorbot colorize` at three photo sizes, against the bare backbone.
+
+Each size runs in its own process (so its peak RSS is its own) through the code path of the
+`colorize` command: read the file, colorize at full resolution with an exported model, encode
+the PNG, write it. The model is exported once with random weights: the same arithmetic as
+trained weights, and nothing to download.
+
+    python benchmarks/colorize.py [--backbone vgg16] [--images 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZES = [(224, 224), (1024, 768), (4000, 3000)]
+
+
+def child(model_dir: str, width: int, height: int, count: int) -> None:
+    import numpy as np
+    import PIL.Image
+    import skimage.data
+
+    from colorizer.export import ExportedModel
+    from colorizer.inference import encode_png, load_rgb
+
+    photo = PIL.Image.fromarray(skimage.data.astronaut()).resize((width, height), PIL.Image.Resampling.BICUBIC)
+    folder = Path(tempfile.mkdtemp())
+    paths = []
+    for i in range(count):
+        path = folder / f"{i}.jpg"
+        photo.rotate(i * 2).save(path, quality=90)
+        paths.append(path)
+    model = ExportedModel(model_dir)
+    model.colorize([load_rgb(str(paths[0]))])  # trace and warm up
+    started = time.perf_counter()
+    for path in paths:
+        result = model.colorize([load_rgb(str(path))])[0]
+        (folder / f"{path.stem}.png").write_bytes(encode_png(result))
+    seconds = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"size": f"{width}x{height}", "images": count, "seconds_per_image": seconds / count,
+                      "images_per_s": count / seconds, "peak_rss_mib": peak_mib}))
+
+
+def bare_backbone_seconds(backbone: str, repeats: int = 10) -> float:
+    import keras
+    import tensorflow as tf
+
+    application = {"vgg16": keras.applications.VGG16, "resnet50": keras.applications.ResNet50}[backbone]
+    model = application(include_top=False, weights=None, input_shape=(224, 224, 3))
+    forward = tf.function(lambda x: model(x, training=False))
+    x = tf.random.uniform((1, 224, 224, 3))
+    forward(x)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        forward(x).numpy()
+    return (time.perf_counter() - started) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "resnet50"])
+    parser.add_argument("--images", type=int, default=8, help="photos per size (4000x3000 uses half)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        model_dir, width, height, count = args.child
+        child(model_dir, int(width), int(height), int(count))
+        return
+
+    from colorizer.export import export_model
+    from colorizer.model import ModelConfig, build_model
+
+    import tensorflow as tf
+
+    print(f"TensorFlow {tf.__version__}, devices: {[d.device_type for d in tf.config.list_physical_devices()]}, "
+          f"{os.cpu_count()} CPUs")
+    model_dir = tempfile.mkdtemp()
+    config = ModelConfig(backbone=args.backbone, weights=None)
+    export_model(build_model(config), config, model_dir, name=f"benchmark-{args.backbone}", version="random")
+    floor = bare_backbone_seconds(args.backbone)
+    print(f"bare {args.backbone} forward pass at 224x224: {floor * 1000:.0f} ms")
+    for width, height in SIZES:
+        count = max(2, args.images // 2) if width * height > 4e6 else args.images
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", model_dir, str(width), str(height), str(count)],
+            capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        ).stdout.strip().splitlines()[-1]
+        row = json.loads(output)
+        print(f"{row['size']:>10}: {row['images_per_s']:6.2f} images/s, {row['seconds_per_image'] * 1000:7.0f} ms/image, "
+              f"{row['seconds_per_image'] / floor:5.2f}x the bare backbone, peak RSS {row['peak_rss_mib']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
