@@ -13,6 +13,7 @@ from importlib import metadata
 
 import praw
 
+from bot.loopback import LoopbackRequestor, is_loopback_url
 from bot.settings import RedditSettings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def make_reddit(settings: RedditSettings) -> praw.Reddit:
     Values left unset fall through to the praw.ini site named by ``settings.site``; the
     endpoints are passed as keyword arguments (PRAW warns about them only in praw.ini).
     """
-    kwargs: dict[str, str | bool | int | None] = {
+    kwargs: dict[str, object] = {
         "user_agent": user_agent(settings),
         "check_for_updates": False,
         "check_for_async": False,
@@ -58,6 +59,8 @@ def make_reddit(settings: RedditSettings) -> praw.Reddit:
         kwargs["oauth_url"] = settings.oauth_url.rstrip("/")
     if settings.reddit_url:
         kwargs["reddit_url"] = settings.reddit_url.rstrip("/")
+    if is_loopback_url(settings.oauth_url) and is_loopback_url(settings.reddit_url):
+        kwargs["requestor_class"] = LoopbackRequestor  # test plumbing: media uploads over plain HTTP
     reddit = praw.Reddit(
         settings.site,
         requestor_kwargs={"timeout": settings.timeout_s},

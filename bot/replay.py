@@ -8,7 +8,13 @@ authors, ``removed_by_category``):
 * ``GET /r/{subreddit}/{new,hot,top,rising}`` with ``limit`` (at most 100 a page) and ``after``;
 * ``GET /comments/{id}``: the post and its comment tree;
 * ``GET /api/info?id=t3_…,t3_…``;
-* ``GET /i/{name}`` and ``/preview/{name}``: the images.
+* ``GET /i/{name}`` and ``/preview/{name}``: the images;
+* for replies (:mod:`bot.reply`): the password grant, ``GET /api/v1/me``, the media upload lease
+  ``POST /api/media/asset.json`` (its upload action points back at this server), the S3-style
+  ``POST /upload``, ``POST /api/submit`` (an image post, announced over a one-message WebSocket at
+  ``/ws/{key}`` as Reddit does) and ``POST /api/comment``. What is posted is kept in
+  :attr:`ReplayServer.posted_comments` / :attr:`ReplayServer.submitted`; :meth:`ReplayServer.hold`
+  makes the server record a request and then hold its answer (to kill a client mid-request).
 
 Posts, comments and images come from a snapshot directory (``posts.json`` plus ``images/``, see
 :func:`write_snapshot`) or are given in memory. Any string ``{base}`` in the post JSON is replaced
@@ -28,6 +34,9 @@ Usage::
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
+import hashlib
 import io
 import json
 import logging
@@ -53,7 +62,8 @@ CONTENT_TYPES = {
     ".webp": "image/webp",
     ".gif": "image/gif",
 }
-FAULT_KINDS = ("429", "500", "503", "slow", "truncate", "html", "bomb", "redirect", "drop")
+FAULT_KINDS = ("429", "500", "503", "slow", "truncate", "html", "bomb", "redirect", "drop", "ratelimit")
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 # -- faults -----------------------------------------------------------------------------------
@@ -508,6 +518,13 @@ class ReplayServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._token = "replay-token"
+        self.me = "colorbot-tests"  # the account a password grant logs in as
+        self.posted_comments: list[dict[str, Any]] = []  # t1 data of every POST /api/comment
+        self.submitted: list[dict[str, Any]] = []  # t3 data of every POST /api/submit
+        self.uploads: dict[str, bytes] = {}  # upload key -> file bytes
+        self._holds: dict[str, Hold] = {}
+        self._websockets: dict[str, dict[str, Any]] = {}  # upload key -> the post it became
+        self._serial = 0
         self._index()
 
     @classmethod
@@ -595,6 +612,26 @@ class ReplayServer:
         settings.update(overrides)
         return settings
 
+    def reply_settings(self, username: str = "colorbot-tests", **overrides: Any) -> dict[str, Any]:
+        """``[reddit]`` settings for a logged-in client (password grant) on this server."""
+        return self.reddit_settings(username=username, password="replay-password", **overrides)
+
+    def hold(self, path: str, timeout_s: float = 60.0) -> Hold:
+        """Record the next request to ``path`` as usual, then hold its answer until released."""
+        hold = Hold(timeout_s=timeout_s)
+        with self._lock:
+            self._holds[path] = hold
+        return hold
+
+    def _take_hold(self, path: str) -> Hold | None:
+        with self._lock:
+            return self._holds.pop(path, None)
+
+    def comments_by(self, post_id: str, author: str) -> list[dict[str, Any]]:
+        """Comments on ``post_id`` posted through ``/api/comment`` by ``author``."""
+        with self._lock:
+            return [c for c in self.posted_comments if c["link_id"] == f"t3_{post_id}" and c["author"] == author]
+
     def count(self, path_prefix: str) -> int:
         """How many requests so far had a path starting with ``path_prefix``."""
         with self._lock:
@@ -617,7 +654,7 @@ class ReplayServer:
             return 404, {"reason": "banned", "message": "Not Found", "error": 404}
         with self._lock:
             posts = [post for post in self.snapshot.posts if str(post.get("subreddit", "")).lower() == subreddit.lower()]
-        if not posts and subreddit.lower() not in {"all", "colorization"}:
+        if not posts and subreddit.lower() not in {"all", "colorization"} and not subreddit.lower().startswith("u_"):
             return 302, {"location": f"/subreddits/search.json?q={subreddit}"}
         if sort == "new":
             posts.sort(key=lambda post: _number(post.get("created_utc")), reverse=True)
@@ -662,6 +699,91 @@ class ReplayServer:
             return self.snapshot.images.get(name)
 
 
+    # -- posting (bot.reply) ---------------------------------------------------------------
+
+    def _next_id(self, prefix: str) -> str:
+        with self._lock:
+            self._serial += 1
+            return f"{prefix}{self._serial:05x}"
+
+    def media_lease(self, form: dict[str, str]) -> dict[str, Any]:
+        key = self._next_id("up")
+        ext = form.get("filepath", "x.png").rsplit(".", 1)[-1]
+        return {
+            "args": {
+                "action": f"//{self._host}:{self.port}/upload",
+                "fields": [
+                    {"name": "key", "value": key},
+                    {"name": "success_action_status", "value": "201"},
+                    {"name": "acl", "value": "private"},
+                    {"name": "x-amz-meta-ext", "value": ext},
+                    {"name": "Content-Type", "value": form.get("mimetype", "image/png")},
+                ],
+            },
+            "asset": {"asset_id": key, "processing_state": "incomplete", "payload": {"filepath": form.get("filepath", "")}, "websocket_url": ""},
+        }
+
+    def upload(self, key: str, data: bytes) -> str:
+        with self._lock:
+            self.uploads[key] = data
+            self.snapshot.images[key] = data
+        return f"https://{self._host}:{self.port}/{key}"
+
+    def submit(self, form: dict[str, str]) -> tuple[int, Any]:
+        if form.get("kind") != "image" or not form.get("title"):
+            return 200, {"json": {"errors": [["NO_TEXT", "we need something here", "title"]]}}
+        key = form.get("url", "").rstrip("/").rsplit("/", 1)[-1]
+        if key not in self.uploads:
+            return 200, {"json": {"errors": [["BAD_URL", "upload not found", "url"]]}}
+        post_id = self._next_id("s")
+        post = image_post(post_id, "{base}/i/" + key, title=form["title"], author=self.me,
+                          subreddit=form.get("sr", ""), created_utc=time.time(),
+                          extra={"over_18": form.get("nsfw") == "True"})
+        with self._lock:
+            self.submitted.append(post)
+            self.snapshot.posts.insert(0, post)
+            self._posts[post_id] = post
+            self._websockets[key] = post
+        return 200, {"json": {"errors": [], "data": {
+            "user_submitted_page": f"{self.base_url}/user/{self.me}/submitted/",
+            "websocket_url": f"ws://{self._host}:{self.port}/ws/{key}",
+        }}}
+
+    def websocket_message(self, key: str) -> dict[str, Any]:
+        with self._lock:
+            post = self._websockets.get(key)
+        if post is None:
+            return {"type": "failed", "payload": {}}
+        return {"type": "success", "payload": {"redirect": self.base_url + post["permalink"]}}
+
+    def comment(self, form: dict[str, str]) -> tuple[int, Any]:
+        thing = form.get("thing_id", "")
+        post = self._post(thing[3:]) if thing.startswith("t3_") else None
+        if post is None:
+            return 200, {"json": {"errors": [["DELETED_LINK", "the link you are commenting on has been deleted", "parent"]]}}
+        if post.get("locked") or post.get("archived"):
+            return 200, {"json": {"errors": [["THREAD_LOCKED", "Comments are locked.", "parent"]]}}
+        comment = t1(self._next_id("c"), post["id"], form.get("text", ""), author=self.me, created_utc=time.time())
+        comment["subreddit"] = post.get("subreddit", "")
+        comment["is_submitter"] = False
+        with self._lock:
+            self.posted_comments.append(comment)
+            self.snapshot.comments.setdefault(post["id"], []).append(comment)
+        return 200, {"json": {"errors": [], "data": {"things": [{"kind": "t1", "data": comment}]}}}
+
+
+@dataclass
+class Hold:
+    """A held answer: ``arrived`` is set once the request is recorded; ``release()`` lets it go."""
+
+    timeout_s: float = 60.0
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
@@ -669,6 +791,7 @@ def _number(value: Any) -> float:
 _LISTING = re.compile(r"^/r/([^/]+)(?:/(new|hot|top|rising|controversial))?(?:\.json)?$")
 _COMMENTS = re.compile(r"^/comments/([0-9a-z]+)(?:/.*)?$")
 _IMAGE = re.compile(r"^/(?:i|preview)/([^/]+)$")
+_WEBSOCKET = re.compile(r"^/ws/([^/]+)$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -679,13 +802,37 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
         log.debug("replay: " + format, *args)
 
+    _form: dict[str, str] = {}
+    _files: dict[str, bytes] = {}
+
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
+        body = self.rfile.read(length)
+        self._form, self._files = _parse_body(self.headers.get("Content-Type", ""), body)
         self._dispatch("POST")
 
     def do_GET(self) -> None:  # noqa: N802
+        match = _WEBSOCKET.match(urlsplit(self.path).path)
+        if match is not None and self.headers.get("Upgrade", "").lower() == "websocket":
+            return self._websocket(match.group(1))
         self._dispatch("GET")
+
+    def _websocket(self, key: str) -> None:
+        """Reddit's media-post WebSocket: the handshake, one text message, a close frame."""
+        with self.replay._lock:
+            self.replay.requests.append(("GET", f"/ws/{key}"))
+        accept = base64.b64encode(
+            hashlib.sha1((self.headers.get("Sec-WebSocket-Key", "") + WEBSOCKET_GUID).encode()).digest()
+        ).decode()
+        self.wfile.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+        )
+        payload = json.dumps(self.replay.websocket_message(key)).encode()
+        header = bytes([0x81, len(payload)]) if len(payload) < 126 else bytes([0x81, 126]) + struct.pack(">H", len(payload))
+        self.wfile.write(header + payload + bytes([0x88, 0x00]))
+        self.wfile.flush()
+        self.close_connection = True
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
@@ -706,6 +853,13 @@ class _Handler(BaseHTTPRequestHandler):
                     200,
                     {"access_token": replay._token, "token_type": "bearer", "expires_in": 3600, "scope": "*"},
                 )
+            if method == "POST" and path == "/upload":
+                key, data = self._form.get("key"), self._files.get("file")
+                if not key or data is None:
+                    return self._send(400, b"<Error><Code>InvalidArgument</Code></Error>", "application/xml")
+                location = replay.upload(key, data)
+                return self._send(201, f"<PostResponse><Location>{location}</Location><Key>{key}</Key></PostResponse>".encode(),
+                                  "application/xml", {"Location": location})
             if (match := _IMAGE.match(path)) is not None:
                 data = replay.image(match.group(1))
                 if data is None:
@@ -722,6 +876,19 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(*replay.comments(match.group(1)))
             if method == "GET" and path == "/api/info":
                 return self._json(*replay.info(query))
+            if method == "GET" and path == "/api/v1/me":
+                return self._json(200, {"name": replay.me, "id": "b0t", "is_suspended": False, "created_utc": 1.6e9})
+            if method == "POST" and path == "/api/media/asset.json":
+                return self._json(200, replay.media_lease(self._form))
+            if method == "POST" and path == "/api/submit":
+                return self._json(*replay.submit(self._form))
+            if method == "POST" and path == "/api/comment":
+                status, body = replay.comment(self._form)
+                hold = replay._take_hold(path)
+                if hold is not None:
+                    hold.arrived.set()
+                    hold.released.wait(hold.timeout_s)
+                return self._json(status, body)
             return self._json(404, {"message": "Not Found", "error": 404})
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client hung up, as a fetcher refusing a body does
@@ -755,6 +922,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif kind == "drop":
             self.close_connection = True
+        elif kind == "ratelimit":  # Reddit's API-level rate limit: 200 with a RATELIMIT error
+            minutes = max(1, round(fault.retry_after / 60))
+            self._json(200, {"json": {"ratelimit": fault.retry_after, "errors": [[
+                "RATELIMIT",
+                f"Looks like you've been doing that a lot. Take a break for {minutes} minutes before trying again.",
+                "ratelimit",
+            ]]}})
         return True
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -772,3 +946,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+
+
+def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """A POST body's form fields and uploaded files (url-encoded or multipart)."""
+    if content_type.startswith("multipart/form-data"):
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + body
+        )
+        form: dict[str, str] = {}
+        files: dict[str, bytes] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            if part.get_filename():
+                files[str(name)] = data
+            elif name:
+                form[str(name)] = data.decode("utf-8", "replace")
+        return form, files
+    if content_type.startswith("application/json"):
+        return {}, {}
+    return {key: values[-1] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}, {}

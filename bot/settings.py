@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class _Section(BaseModel):
@@ -73,3 +73,48 @@ class DownloadSettings(_Section):
         120.0, ge=0, description="longest Retry-After honoured; longer waits defer to the next run"
     )
     max_redirects: int = Field(5, ge=0, le=20)
+
+
+REPLY_TEMPLATE_FIELDS = ("link", "model", "version", "metrics", "title", "author", "subreddit", "opt_out_word")
+
+DEFAULT_REPLY_TEMPLATE = (
+    "Here is **{title}** colorized automatically by {model} {version}: {link}\n\n"
+    "{metrics}, measured against the human colorization.\n\n"
+    "^(I am a bot: this is an automatic colorization. Reply \"{opt_out_word}\" and I will not "
+    "reply to your posts again.)"
+)
+
+
+class ReplySettings(_Section):
+    """Optional replies under evaluated posts (off unless ``enabled``; dry-run unless ``dry_run = false``)."""
+
+    enabled: bool = False
+    dry_run: bool = Field(True, description="record what would be posted (replies table and log), post nothing")
+    interval_min: float = Field(30.0, gt=0, description="how often `colorbot run` replies")
+    model: str = Field("residual-encoder", min_length=1, description="name of the model whose colorization is posted")
+    subreddits: list[str] = Field(default_factory=lambda: ["colorization"], description="allow-list")
+    max_age_h: float = Field(24.0, gt=0, description="posts older than this are skipped")
+    allow_nsfw: bool = False
+    max_per_hour: int = Field(4, ge=0, le=1000, description="replies per rolling hour")
+    opt_out_word: str = Field("!nocolorbot", min_length=2, max_length=40, pattern=r"^\S+$")
+    opted_out_users: list[str] = Field(default_factory=list, description="never reply to these authors")
+    metrics: list[str] = Field(default_factory=lambda: ["delta_e_2000", "psnr", "ssim"])
+    template: str = Field(DEFAULT_REPLY_TEMPLATE, min_length=1, max_length=5000)
+
+    @field_validator("template")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        import string
+
+        try:
+            parsed = list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        for _text, name, spec, conversion in parsed:
+            if name is None:
+                continue
+            if name not in REPLY_TEMPLATE_FIELDS or spec or conversion:
+                raise ValueError(
+                    f"unknown placeholder {{{name}}}; use {', '.join('{' + f + '}' for f in REPLY_TEMPLATE_FIELDS)}"
+                )
+        return value
