@@ -283,7 +283,7 @@ def export(run_dir, out, name, version, upsampling):
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the PNG results.")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
-              help="Exported model folder [default: colorizer.model_dir].")
+              help="Exported model folder [default: the first of colorizer.models, else the default model].")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, help="Images per network call.")
 @pass_app
 def colorize(app: App, images, out, model_dir, batch_size):
@@ -292,16 +292,13 @@ def colorize(app: App, images, out, model_dir, batch_size):
     Writes OUT/<name>.png for each input. A file that cannot be read gets one line on stderr and
     the rest go on; the exit code is 1 if any failed.
     """
-    from colorizer.export import ExportedModel
+    from colorizer.client import LocalColorizer, RemoteColorizerError, open_colorizers
     from colorizer.inference import UnreadableImageError, encode_png, load_rgb
 
-    model_dir = model_dir or app.config.colorizer.model_dir
-    if not model_dir:
-        raise SetupError("colorize: no model: pass --model MODEL_DIR or set colorizer.model_dir")
     try:
-        model = ExportedModel(model_dir)
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        raise SetupError(f"colorize: cannot load model {model_dir}: {str(exc).splitlines()[0]}") from None
+        model = LocalColorizer(model_dir) if model_dir else open_colorizers(app.config.colorizer.models)[0]
+    except (FileNotFoundError, OSError, ValueError, RemoteColorizerError) as exc:
+        raise SetupError(f"colorize: cannot load model: {str(exc).splitlines()[0]}") from None
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     size = batch_size or app.config.colorizer.batch_size
@@ -351,6 +348,77 @@ def report(app: App, since: datetime | None, models: tuple[str, ...], out_dir: P
     filters = ReportFilter(since=since.replace(tzinfo=timezone.utc) if since else None, models=list(models))
     index = write_report(app.sessions, out_dir, filters, app.config.eval)
     click.echo(str(index))
+
+@cli.command("serve")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
+              help="Exported model folder [default: the default model].")
+@click.option("--name", default=None, help="Model name in the URL [default: the model's own].")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8501, show_default=True, help="Port (0: any free).")
+@click.option("--max-batch", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Most images run through the network at once.")
+@click.option("--batch-timeout-ms", type=click.FloatRange(0, 1000), default=5.0, show_default=True,
+              help="How long the first request of a batch waits for others.")
+@click.option("--max-queue", type=click.IntRange(1), default=64, show_default=True,
+              help="Images waiting beyond this get 503 with Retry-After.")
+@click.option("--max-body-mb", type=click.FloatRange(0.01), default=64.0, show_default=True, help="Request size limit.")
+def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, max_body_mb):
+    """Serve an exported model over TensorFlow Serving's REST API, with dynamic batching.
+
+    POST /v1/models/NAME:predict with {"instances": [{"b64": ...}]} answers
+    {"predictions": [{"b64": PNG}]}; GET /v1/models/NAME gives its status, /healthz its health.
+    SIGINT/SIGTERM stop taking requests and finish those accepted.
+    """
+    import threading
+
+    from colorbot.schedule import stop_on_signals
+    from colorizer.client import LocalColorizer, default_model_dir
+    from colorizer.serve import ModelServer, ServeSettings
+
+    try:
+        model = LocalColorizer(model_dir or default_model_dir())
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise SetupError(f"serve: cannot load model: {str(exc).splitlines()[0]}") from None
+    settings = ServeSettings(host=host, port=port, max_batch=max_batch, batch_timeout_ms=batch_timeout_ms,
+                             max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024))
+    served_name = name or model.identity.name
+    try:
+        server = ModelServer(served_name, model.identity.version, model.colorize, settings).start()
+    except OSError as exc:
+        raise SetupError(f"serve: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"serving {served_name} {model.identity.version} at {server.url}/v1/models/{served_name}", err=True)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        stop.wait()
+    server.stop()
+    click.echo("stopped", err=True)
+
+
+@cli.command("demo")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("colorbot-demo"),
+              show_default=True, help="Folder for the demo database and report (emptied of an earlier demo).")
+@click.option("--model", "model_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="Exported model folder(s) to compare [default: the default model].")
+def demo(out, model_dirs):
+    """Run the whole chain once, offline, on demo posts made from scikit-image's photos.
+
+    Starts a Reddit-API replay server on 127.0.0.1, points PRAW at it, scrapes, colorizes with
+    the default model (and the gray baseline), evaluates and writes a report. Needs no
+    credentials and no network.
+    """
+    from colorbot.demo import run_demo
+    from colorizer.settings import ModelSpec
+
+    models = [ModelSpec(name=Path(path).name, path=path) for path in model_dirs]
+    try:
+        index, outcomes = run_demo(out, models)
+    except FileNotFoundError as exc:
+        raise SetupError(f"demo: {exc}") from None
+    for job, ok in outcomes.items():
+        click.echo(f"{job}: {'ok' if ok else 'failed (see the log above)'}")
+    if not all(outcomes.values()) or not index.exists():
+        raise SystemExit(1)
+    click.echo(f"report: {index.resolve()}")
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.settings import DownloadSettings, RedditSettings
+from bot.settings import DownloadSettings, RedditSettings, ReplySettings
 from colorizer.settings import ColorizerSettings
 from eval.settings import EvalSettings
 
@@ -40,13 +40,24 @@ class LoggingSettings(_Section):
     level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
 
+class PipelineSettings(_Section):
+    """How often ``colorbot run`` runs the steps after scraping, and where the report goes."""
+
+    colorize_interval_min: float = Field(5.0, gt=0)
+    evaluate_interval_min: float = Field(5.0, gt=0)
+    report_interval_h: float = Field(24.0, gt=0)
+    report_dir: str = "report"
+
+
 class Config(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     reddit: RedditSettings = Field(default_factory=RedditSettings)
     download: DownloadSettings = Field(default_factory=DownloadSettings)
     colorizer: ColorizerSettings = Field(default_factory=ColorizerSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+    reply: ReplySettings = Field(default_factory=ReplySettings)
 
 
 def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:

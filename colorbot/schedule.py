@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +43,8 @@ class JobContext:
     config: Config
     sessions: sessionmaker[Session]
     stop: threading.Event
+    # Loaded once per process and shared by the job's runs: models take seconds to load.
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,51 @@ def _scrape(context: JobContext) -> int:
 @register
 def scrape_job_spec(config: Config) -> Job:
     return Job("scrape", _scrape, config.reddit.scrape_interval_min * 60)
+
+
+def _colorize(context: JobContext) -> int:
+    from colorbot.pipeline import colorize_pending
+    from colorizer.client import open_colorizers
+
+    if "colorizers" not in context.cache:
+        context.cache["colorizers"] = open_colorizers(context.config.colorizer.models)
+    summary = colorize_pending(context.sessions, context.cache["colorizers"], stop=context.stop,
+                               progress=sys.stderr.isatty())
+    log.info(summary.line())
+    return summary.posts
+
+
+@register
+def colorize_job_spec(config: Config) -> Job:
+    return Job("colorize", _colorize, config.pipeline.colorize_interval_min * 60)
+
+
+def _evaluate(context: JobContext) -> int:
+    from eval.evaluate import evaluate_pending
+
+    summary = evaluate_pending(context.sessions, context.config.eval)
+    log.info("evaluate: %d posts evaluated (%d alignments refused), %d metrics stored, %d failed",
+             summary.posts, summary.refused, summary.metrics, summary.failed)
+    return summary.posts
+
+
+@register
+def evaluate_job_spec(config: Config) -> Job:
+    return Job("evaluate", _evaluate, config.pipeline.evaluate_interval_min * 60)
+
+
+def _report(context: JobContext) -> int:
+    from eval.report import write_report
+
+    index = write_report(context.sessions, Path(context.config.pipeline.report_dir), settings=context.config.eval,
+                         notice=context.cache.get("report_notice"))
+    log.info("report: %s", index)
+    return 1
+
+
+@register
+def report_job_spec(config: Config) -> Job:
+    return Job("report", _report, config.pipeline.report_interval_h * 3600)
 
 
 def default_jobs(config: Config) -> list[Job]:

@@ -81,7 +81,8 @@ class _ServingModule(tf.Module):
             return tf.io.encode_png(recombine(y_full, y_small_one[None], uv_one, self.upsampling))
 
         png = tf.map_fn(finish, (images, uv, y_small), fn_output_signature=tf.TensorSpec([], tf.string))
-        return {"png": png}
+        # TensorFlow Serving base64-encodes an output only if its name ends in "_bytes".
+        return {"png_bytes": png}
 
 
 def export_model(
@@ -139,4 +140,4 @@ class ExportedModel:
     def serve(self, encoded: list[bytes]) -> list[bytes]:
         """The serving signature itself: encoded images in, PNG bytes out."""
         result = self.saved.signatures["serving_default"](images=tf.constant(encoded))
-        return [bytes(png) for png in result["png"].numpy()]
+        return [bytes(png) for png in result["png_bytes"].numpy()]

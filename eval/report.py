@@ -47,9 +47,16 @@ class ReportFilter:
 
 
 def write_report(
-    sessions: sessionmaker[Session], out_dir: Path, filters: ReportFilter | None = None, settings: EvalSettings | None = None
+    sessions: sessionmaker[Session],
+    out_dir: Path,
+    filters: ReportFilter | None = None,
+    settings: EvalSettings | None = None,
+    notice: str | None = None,
 ) -> Path:
-    """Write the report folder for the measured colorizations; returns the path of ``index.html``."""
+    """Write the report folder for the measured colorizations; returns the path of ``index.html``.
+
+    ``notice``, if given, is shown prominently at the top (the demo says its data is made up).
+    """
     filters, settings = filters or ReportFilter(), settings or EvalSettings()
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
@@ -61,6 +68,7 @@ def write_report(
     plots = _plot(table, out_dir / "plots")
     context = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "notice": notice,
         "filters": {"since": filters.since.isoformat() if filters.since else None, "models": filters.models},
         "summary": summary,
         "metrics": METRICS,
@@ -71,6 +79,7 @@ def write_report(
         "rankings": _rankings(table),
     }
     settings_record = {
+        "notice": notice,
         "filters": context["filters"],
         "eval": settings.model_dump(),
         "preprocessing": _PREPROCESSING,

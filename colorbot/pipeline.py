@@ -1,0 +1,130 @@
+"""The colorize step: every fetched post's original, colorized by every enabled model.
+
+A post in state ``fetched`` gets one ``colorizations`` row per model (the unique key on (post,
+model) makes a rerun after a crash skip what is done) and moves to ``colorized`` once every model
+has done it. Each (post, model) commits on its own: a crash loses at most the colorization in
+hand. A model that fails on a post leaves the error on the post and tries again next run; an
+original that cannot be decoded is skipped with the reason, since no retry can fix it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from colorizer.client import Colorizer, ModelIdentity
+from colorizer.inference import UnreadableImageError, encode_png, load_rgb
+from db.models import Colorization, ImageRole, Model, Post, PostImage, PostState
+from db.store import get_or_create_model, skip_post, store_image
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class ColorizeSummary:
+    posts: int = 0
+    colorizations: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def line(self) -> str:
+        return (f"colorize: {self.posts} posts done, {self.colorizations} colorizations stored, "
+                f"{self.failed} failed, {self.skipped} skipped")
+
+
+def model_row(session: Session, identity: ModelIdentity) -> Model:
+    return get_or_create_model(
+        session,
+        name=identity.name,
+        version=identity.version,
+        backbone=identity.backbone,
+        config=identity.config,
+        weights_sha256=identity.weights_sha256,
+    )
+
+
+def colorize_pending(
+    sessions: sessionmaker[Session],
+    colorizers: list[Colorizer],
+    *,
+    stop: threading.Event | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> ColorizeSummary:
+    """Colorize the originals of posts in state ``fetched`` with each model that has not yet."""
+    summary = ColorizeSummary()
+    with sessions.begin() as session:
+        model_ids = [model_row(session, colorizer.identity).id for colorizer in colorizers]
+    with sessions() as session:
+        post_ids = list(session.scalars(
+            select(Post.id).where(Post.state == PostState.FETCHED.value).order_by(Post.created_utc).limit(limit)
+        ))
+    for post_id in tqdm(post_ids, desc="colorize", unit="post", disable=not progress):
+        if stop is not None and stop.is_set():
+            break
+        _colorize_post(sessions, post_id, colorizers, model_ids, summary)
+    return summary
+
+
+def _colorize_post(sessions, post_id: int, colorizers: list[Colorizer], model_ids: list[int],
+                   summary: ColorizeSummary) -> None:
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        original = session.scalar(
+            select(PostImage).where(PostImage.post_id == post_id, PostImage.role == ImageRole.ORIGINAL.value)
+        )
+        done = set(session.scalars(select(Colorization.model_id).where(Colorization.post_id == post_id)))
+        data = original.image.data if original is not None else None
+        reddit_id = post.reddit_id
+    if data is None:
+        with sessions.begin() as session:
+            skip_post(session.get(Post, post_id), "no original image stored to colorize")
+        summary.skipped += 1
+        return
+    try:
+        pixels = load_rgb(data)
+    except UnreadableImageError as exc:
+        with sessions.begin() as session:
+            skip_post(session.get(Post, post_id), f"original cannot be decoded: {exc}")
+        summary.skipped += 1
+        return
+
+    errors = []
+    for colorizer, model_id in zip(colorizers, model_ids):
+        if model_id in done:
+            continue
+        started = time.perf_counter()
+        try:
+            result = colorizer.colorize([pixels])[0]
+        except Exception as exc:  # noqa: BLE001 - one model failing must not stop the others or the job
+            errors.append(f"{colorizer.identity.name}: {type(exc).__name__}: {exc}")
+            log.warning("post %s: model %s failed: %s", reddit_id, colorizer.identity.name, exc)
+            continue
+        seconds = time.perf_counter() - started
+        with sessions.begin() as session:
+            image = store_image(session, encode_png(result))
+            if session.scalar(select(Colorization.id).where(
+                    Colorization.post_id == post_id, Colorization.model_id == model_id)) is None:
+                session.add(Colorization(post_id=post_id, model_id=model_id, image_id=image.id, seconds=seconds))
+        summary.colorizations += 1
+
+    with sessions.begin() as session:
+        post = session.get(Post, post_id)
+        if errors:
+            post.last_error = "colorize: " + "; ".join(errors)[:2000]
+            post.attempts += 1
+            summary.failed += 1
+            if post.attempts >= MAX_ATTEMPTS:
+                skip_post(post, f"colorizing failed {post.attempts} times: {post.last_error}")
+        elif post.state == PostState.FETCHED.value:
+            post.state = PostState.COLORIZED.value
+            post.last_error = None
+            summary.posts += 1

@@ -1,0 +1,132 @@
+"""The model server over loopback: TensorFlow Serving's REST API, batching, back-pressure, errors."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import PIL.Image
+import pytest
+import requests
+import skimage.data
+
+from colorizer.client import LocalColorizer, RemoteColorizer
+from colorizer.inference import encode_png
+from colorizer.serve import ModelServer, ServeSettings
+
+
+@pytest.fixture(scope="module")
+def model(tiny_models):
+    return LocalColorizer(tiny_models[0])
+
+
+def body_for(*images: np.ndarray) -> str:
+    return json.dumps({"instances": [{"b64": base64.b64encode(encode_png(i)).decode()} for i in images]})
+
+
+def test_results_equal_in_process_inference(model):
+    photos = [skimage.data.chelsea(), skimage.data.coffee()]
+    with ModelServer("tiny", "1", model.colorize, ServeSettings(port=0)) as server:
+        remote = RemoteColorizer(server.url, "tiny")
+        served = remote.colorize(photos)
+        status = requests.get(f"{server.url}/v1/models/tiny", timeout=10).json()
+        health = requests.get(f"{server.url}/healthz", timeout=10)
+    for got, photo in zip(served, photos):
+        np.testing.assert_array_equal(got, model.colorize([photo])[0])
+    assert status["model_version_status"][0]["state"] == "AVAILABLE"
+    assert remote.identity.version == "1"
+    assert health.status_code == 200
+
+
+def test_two_hundred_concurrent_requests_are_all_answered_in_batches(model):
+    photo = skimage.data.astronaut()[::4, ::4]
+    settings = ServeSettings(port=0, max_batch=16, batch_timeout_ms=20, max_queue=256)
+    with ModelServer("tiny", "1", model.colorize, settings) as server:
+        url = f"{server.url}/v1/models/tiny:predict"
+
+        def ask(_):
+            answer = requests.post(url, data=body_for(photo), timeout=120)
+            return answer.status_code, answer.json()
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            answers = list(pool.map(ask, range(200)))
+        batches = list(server.batcher.batches)
+    assert [status for status, _ in answers] == [200] * 200
+    first = answers[0][1]["predictions"][0]["b64"]
+    assert all(payload["predictions"][0]["b64"] == first for _, payload in answers)
+    assert sum(batches) == 200
+    assert max(batches) > 1  # requests arriving together shared network calls
+
+
+def test_an_overfull_queue_answers_503_with_retry_after(model):
+    release = threading.Event()
+
+    def slow(images):
+        release.wait(30)
+        return model.colorize(images)
+
+    photo = skimage.data.camera()[::8, ::8]
+    settings = ServeSettings(port=0, max_batch=1, batch_timeout_ms=0, max_queue=2, retry_after_s=3)
+    with ModelServer("tiny", "1", slow, settings) as server:
+        url = f"{server.url}/v1/models/tiny:predict"
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(requests.post, url, data=body_for(photo), timeout=60) for _ in range(8)]
+            time.sleep(1.0)  # all eight have arrived: one in the worker, two queued, the rest refused
+            release.set()
+            answers = [future.result() for future in futures]
+        alive = requests.get(f"{server.url}/healthz", timeout=10).status_code
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes.count(200) == 3 and codes.count(503) == 5, codes
+    assert all(a.headers["Retry-After"] == "3" for a in answers if a.status_code == 503)
+    assert alive == 200
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ("{not json", "not JSON"),
+        ('{"instances": []}', "expected"),
+        ('{"instances": [{"b64": "@@@not base64@@@"}]}', "invalid base64"),
+        ('{"instances": [{"b64": "' + base64.b64encode(b"<html>hello</html>").decode() + '"}]}', "cannot read image"),
+        ('{"instances": ["plain string"]}', "instance 0"),
+    ],
+    ids=["malformed-json", "no-instances", "bad-base64", "not-an-image", "wrong-shape"],
+)
+def test_bad_requests_get_400_with_a_message(model, body, fragment):
+    with ModelServer("tiny", "1", model.colorize, ServeSettings(port=0)) as server:
+        answer = requests.post(f"{server.url}/v1/models/tiny:predict", data=body, timeout=30)
+    assert answer.status_code == 400
+    assert fragment in answer.json()["error"]
+
+
+def test_oversized_bodies_and_unknown_models_are_refused(model):
+    with ModelServer("tiny", "1", model.colorize, ServeSettings(port=0, max_body_bytes=1000)) as server:
+        big = requests.post(f"{server.url}/v1/models/tiny:predict", data="x" * 5000, timeout=30)
+        other = requests.post(f"{server.url}/v1/models/other:predict", data="{}", timeout=30)
+    assert big.status_code == 413 and "limit" in big.json()["error"]
+    assert other.status_code == 404
+
+
+def test_stopping_finishes_requests_already_accepted(model):
+    started = threading.Event()
+
+    def slow(images):
+        started.set()
+        time.sleep(1.0)
+        return model.colorize(images)
+
+    server = ModelServer("tiny", "1", slow, ServeSettings(port=0)).start()
+    photo = skimage.data.camera()[::8, ::8]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(requests.post, f"{server.url}/v1/models/tiny:predict", data=body_for(photo), timeout=60)
+        started.wait(30)
+        server.stop()
+        answer = pending.result()
+    assert answer.status_code == 200
+    png = base64.b64decode(answer.json()["predictions"][0]["b64"])
+    assert PIL.Image.open(io.BytesIO(png)).size == (photo.shape[1], photo.shape[0])
