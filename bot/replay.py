@@ -881,11 +881,14 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "POST" and path == "/api/media/asset.json":
                 return self._json(200, replay.media_lease(self._form))
             if method == "POST" and path == "/api/submit":
-                return self._json(*replay.submit(self._form))
+                status, body = replay.submit(self._form)
+                if (hold := replay._take_hold(path)) is not None:
+                    hold.arrived.set()
+                    hold.released.wait(hold.timeout_s)
+                return self._json(status, body)
             if method == "POST" and path == "/api/comment":
                 status, body = replay.comment(self._form)
-                hold = replay._take_hold(path)
-                if hold is not None:
+                if (hold := replay._take_hold(path)) is not None:
                     hold.arrived.set()
                     hold.released.wait(hold.timeout_s)
                 return self._json(status, body)

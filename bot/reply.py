@@ -1,0 +1,565 @@
+"""Optional replies: post the machine's colorization under an evaluated post, safely and once.
+
+For each post in state ``evaluated`` that has a colorization by ``reply.model`` and its metrics:
+
+1. cheap checks from the database (subreddit allow-list, age, NSFW, removed, deleted author,
+   opted-out author), then the post's current state from Reddit (``/api/info``: locked, archived,
+   removed, deleted, NSFW). A refusal is stored as a ``skipped`` row in ``replies`` with its reason
+   (re-checked on later runs: configuration may change);
+2. dry-run (the default): the comment that would be posted is stored as a ``dry-run`` row and
+   logged; nothing is posted;
+3. live: a ``pending`` row is committed **before** anything is posted; then the colorization is
+   uploaded as an image post on the bot's own profile (``u_<name>``, its id committed at once),
+   the original post gets the comment, and the row becomes ``posted`` (post state ``replied``).
+
+A ``pending`` row found on a later run means a run stopped between "recorded" and "done" (a crash,
+a kill, a time-out whose outcome is unknown). It is *reconciled*, never re-posted blindly: if the
+post already carries a top-level comment by the bot, that comment is recorded as the reply; an
+image post already made for it (found on the profile by the ``[<post id>]`` tag in its title) is
+reused. Only then is the comment posted.
+
+Reddit's rate limits end the run: a ``RATELIMIT`` API error or HTTP 429 leaves the row pending
+with ``rate-limited until <time>``, and no run posts before that time. ``reply.max_per_hour``
+caps replies (posted or pending) per rolling hour.
+
+Comment text comes from ``reply.template``; the post's title and author are escaped so they cannot
+inject Markdown (links, mentions, formatting).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import string
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import praw
+import prawcore
+from praw.exceptions import ClientException, RedditAPIException, WebSocketException
+from praw.models import PostMedia
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import ReplySettings
+from db.models import Colorization, Metric, Model, Post, PostState, Reply, ReplyStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "reply"
+RATE_LIMITED = "rate-limited until "
+DEFAULT_RATELIMIT_S = 600.0
+TITLE_MAX = 300
+
+METRIC_FORMATS = {
+    "delta_e_2000": "ΔE2000 {:.1f}",
+    "psnr": "PSNR {:.1f} dB",
+    "ssim": "SSIM {:.3f}",
+    "uv_error": "UV error {:.4f}",
+    "colorfulness_gap": "colourfulness gap {:.1f}",
+    "colorfulness_machine": "colourfulness {:.1f}",
+}
+
+
+class RateLimitedError(RuntimeError):
+    """Reddit said to slow down: the run stops; nothing is posted before ``until``."""
+
+    def __init__(self, until: datetime, detail: str):
+        super().__init__(f"Reddit rate limit: {detail}; retry after {until:%Y-%m-%d %H:%M:%S} UTC")
+        self.until = until
+
+
+class ReplyConfigError(ValueError):
+    """Live replies cannot work with this configuration (e.g. no logged-in account)."""
+
+
+@dataclass
+class ReplyReport:
+    """What one reply run did, for the log, the CLI and ``job_runs.items``."""
+
+    dry_run: bool
+    examined: int = 0
+    posted: int = 0
+    recorded: int = 0  # dry-run rows written
+    reconciled: int = 0  # pending rows found already answered
+    skipped: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None  # why the run ended early (rate limit, hourly limit, error)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def items(self) -> int:
+        return self.posted + self.recorded + self.reconciled
+
+    def summary(self) -> str:
+        mode = "dry-run" if self.dry_run else "live"
+        skipped = ", ".join(f"{reason}: {count}" for reason, count in sorted(self.skipped.items())) or "none"
+        line = (
+            f"reply ({mode}): {self.examined} examined, {self.posted} posted, {self.recorded} recorded, "
+            f"{self.reconciled} reconciled; skipped: {skipped}"
+        )
+        return line + (f"; stopped: {self.stopped}" if self.stopped else "")
+
+
+# -- text -----------------------------------------------------------------------------------------
+
+_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+
+
+def escape_markdown(text: str | None, limit: int = 200) -> str:
+    """``text`` as literal Markdown: one line, every ASCII punctuation mark backslash-escaped.
+
+    CommonMark (and Reddit) treat an escaped punctuation mark as itself, so ``[x](https://…)``,
+    ``**``, ``#``, ``>``, ``u/name`` and bare URLs all come out as plain text.
+    """
+    flat = " ".join((text or "").split())[:limit]
+    return _PUNCTUATION.sub(r"\\\1", flat)
+
+
+def metrics_line(values: dict[str, float], names: list[str]) -> str:
+    parts = []
+    for name in names:
+        if name in values:
+            fmt = METRIC_FORMATS.get(name, escape_markdown(name) + " {:.3g}")
+            parts.append(fmt.format(values[name]))
+    return ", ".join(parts)
+
+
+def render_comment(settings: ReplySettings, *, link: str, model: str, version: str, metrics: str,
+                   title: str, author: str | None, subreddit: str) -> str:
+    """The comment from ``settings.template`` (placeholders were validated with the settings)."""
+    values = {
+        "link": link,
+        "model": escape_markdown(model, 64),
+        "version": escape_markdown(version, 64),
+        "metrics": metrics,
+        "title": escape_markdown(title),
+        "author": escape_markdown(author or "[deleted]", 64),
+        "subreddit": escape_markdown(subreddit, 64),
+        "opt_out_word": escape_markdown(settings.opt_out_word, 40),
+    }
+    return settings.template.format_map(values)
+
+
+def image_title(post: Post, model: Model) -> str:
+    """The image post's title; it ends with ``[<post id>]``, which reconciliation looks for."""
+    tag = f" [{post.reddit_id}]"
+    head = f"{' '.join(post.title.split())} (colorized by {model.name} {model.version})"
+    return head[: TITLE_MAX - len(tag)] + tag
+
+
+# -- time ----------------------------------------------------------------------------------------
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _ratelimit_until(exc: Exception) -> RateLimitedError:
+    now = datetime.now(timezone.utc)
+    if isinstance(exc, prawcore.TooManyRequests):
+        seconds = float(exc.retry_after) if exc.retry_after else DEFAULT_RATELIMIT_S
+        return RateLimitedError(now + timedelta(seconds=seconds), "HTTP 429")
+    message = " ".join(item.message or "" for item in getattr(exc, "items", []))
+    seconds = DEFAULT_RATELIMIT_S
+    if (match := re.search(r"(\d+)\s*(second|minute|hour)", message)) is not None:
+        seconds = int(match.group(1)) * {"second": 1, "minute": 60, "hour": 3600}[match.group(2)] + 5
+    return RateLimitedError(now + timedelta(seconds=seconds), f"RATELIMIT ({message.strip()[:120]})")
+
+
+def _is_ratelimit(exc: RedditAPIException) -> bool:
+    return any(item.error_type == "RATELIMIT" for item in exc.items)
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Candidate:
+    post: Post
+    reply: Reply | None
+    colorization: Colorization | None
+    model: Model | None
+    metrics: dict[str, float]
+
+
+class Replier:
+    """Replies (or records dry-run replies) for evaluated posts in the database behind ``sessions``."""
+
+    def __init__(self, reddit: praw.Reddit, sessions: sessionmaker[Session], settings: ReplySettings,
+                 *, dry_run: bool | None = None, stop: threading.Event | None = None):
+        self.reddit = reddit
+        self.sessions = sessions
+        self.settings = settings
+        self.dry_run = settings.dry_run if dry_run is None else dry_run
+        self.stop = stop or threading.Event()
+        self._me: str | None = None
+        self._allowed = {name.lower() for name in settings.subreddits}
+        self._opted_out = {name.lower() for name in settings.opted_out_users}
+
+    @property
+    def me(self) -> str:
+        """The bot's own account name (from ``/api/v1/me``)."""
+        if self._me is None:
+            if self.reddit.read_only:
+                raise ReplyConfigError(
+                    "live replies need a logged-in account: set COLORBOT_REDDIT__USERNAME and __PASSWORD"
+                    " (or reply.dry_run = true)"
+                )
+            user = self.reddit.user.me()
+            if user is None:
+                raise ReplyConfigError("Reddit did not say which account is logged in")
+            self._me = user.name
+        return self._me
+
+    def run(self, limit: int | None = None) -> ReplyReport:
+        report = ReplyReport(dry_run=self.dry_run)
+        try:
+            if not self.dry_run:
+                self.me  # noqa: B018 - fail early without a logged-in account
+                self._check_cooldown()
+            for post_id in self._candidates(limit):
+                if self.stop.is_set():
+                    report.stopped = "interrupted"
+                    break
+                report.examined += 1
+                self._handle(post_id, report)
+        except RateLimitedError as exc:
+            report.stopped = str(exc)
+            log.warning("reply: %s", exc)
+        except _HourlyLimit as exc:
+            report.stopped = str(exc)
+            log.info("reply: %s", exc)
+        except _Ambiguous as exc:
+            report.stopped = str(exc)
+            report.errors.append(str(exc))
+            log.error("reply: %s", exc)
+        log.info("%s", report.summary())
+        return report
+
+    # -- selection --------------------------------------------------------------------------
+
+    def _candidates(self, limit: int | None) -> list[int]:
+        retry = [ReplyStatus.SKIPPED.value]
+        if not self.dry_run:
+            retry += [ReplyStatus.DRY_RUN.value, ReplyStatus.PENDING.value]
+        query = (
+            select(Post.id)
+            .outerjoin(Reply, Reply.post_id == Post.id)
+            .where(Post.state == PostState.EVALUATED.value, or_(Reply.id.is_(None), Reply.status.in_(retry)))
+            .order_by(case((Reply.status == ReplyStatus.PENDING.value, 0), else_=1), Post.created_utc.desc())
+        )
+        if limit:
+            query = query.limit(limit)
+        with self.sessions() as session:
+            ids = list(session.scalars(query))
+            if self.dry_run:
+                pending = session.scalar(
+                    select(func.count()).select_from(Reply).where(Reply.status == ReplyStatus.PENDING.value)
+                )
+                if pending:
+                    log.warning("reply: %d pending replies wait for a live run to reconcile them", pending)
+        return ids
+
+    def _load(self, session: Session, post_id: int) -> _Candidate:
+        post = session.get(Post, post_id)
+        assert post is not None
+        reply = session.scalar(select(Reply).where(Reply.post_id == post_id))
+        row = session.execute(
+            select(Colorization, Model)
+            .join(Model, Model.id == Colorization.model_id)
+            .where(Colorization.post_id == post_id, Model.name == self.settings.model)
+            .order_by(Model.id.desc())
+            .limit(1)
+        ).first()
+        colorization, model = (row[0], row[1]) if row else (None, None)
+        metrics: dict[str, float] = {}
+        if colorization is not None:
+            metrics = dict(session.execute(
+                select(Metric.name, Metric.value).where(Metric.colorization_id == colorization.id)
+            ).tuples().all())
+        return _Candidate(post, reply, colorization, model, metrics)
+
+    def _stored_reason(self, candidate: _Candidate) -> str | None:
+        """Why not to reply, from what the database knows (no network)."""
+        post, settings = candidate.post, self.settings
+        if post.subreddit.lower() not in self._allowed:
+            return f"subreddit r/{post.subreddit} is not in reply.subreddits"
+        created = _aware(post.created_utc)
+        if created is not None and created < datetime.now(timezone.utc) - timedelta(hours=settings.max_age_h):
+            return f"older than {settings.max_age_h:g} h"
+        if post.removed:
+            return "removed"
+        if not post.author or post.author == "[deleted]":
+            return "deleted"
+        if post.author.lower() in self._opted_out:
+            return "author opted out"
+        if post.nsfw and not settings.allow_nsfw:
+            return "nsfw"
+        if candidate.colorization is None:
+            return f"no colorization by {settings.model}"
+        if not metrics_line(candidate.metrics, settings.metrics):
+            return "no metrics"
+        return None
+
+    def _live_reason(self, post: Post) -> str | None:
+        """Why not to reply, from the post's current state on Reddit."""
+        found = list(self.reddit.info(fullnames=[f"t3_{post.reddit_id}"]))
+        if not found:
+            return "deleted"
+        data = vars(found[0])
+        author = data.get("author")
+        if author is None or str(author) == "[deleted]" or data.get("selftext") == "[deleted]":
+            return "deleted"
+        if data.get("removed_by_category") or data.get("banned_by") or data.get("selftext") == "[removed]":
+            return "removed"
+        if data.get("locked"):
+            return "locked"
+        if data.get("archived"):
+            return "archived"
+        if data.get("over_18") and not self.settings.allow_nsfw:
+            return "nsfw"
+        if str(author).lower() in self._opted_out:
+            return "author opted out"
+        return None
+
+    # -- one post ---------------------------------------------------------------------------
+
+    def _handle(self, post_id: int, report: ReplyReport) -> None:
+        with self.sessions() as session:
+            candidate = self._load(session, post_id)
+            reddit_id = candidate.post.reddit_id
+            pending = candidate.reply is not None and candidate.reply.status == ReplyStatus.PENDING.value
+        if pending and self._reconcile(post_id, reddit_id, report):
+            return
+        reason = self._stored_reason(candidate)
+        if reason is None:
+            if not self.dry_run:
+                self._check_hourly(exclude_post=post_id)
+            try:
+                reason = self._live_reason(candidate.post)
+            except (prawcore.TooManyRequests,) as exc:
+                raise _ratelimit_until(exc) from exc
+            except prawcore.PrawcoreException as exc:
+                report.errors.append(f"{reddit_id}: {type(exc).__name__}: {exc}")
+                log.warning("reply: %s: cannot read the post now: %s", reddit_id, exc)
+                return
+        if reason is not None:
+            self._skip(post_id, reason, report)
+            return
+        if self.dry_run:
+            self._record_dry_run(post_id, report)
+        else:
+            self._post(post_id, report)
+
+    def _skip(self, post_id: int, reason: str, report: ReplyReport) -> None:
+        with self.sessions.begin() as session:
+            reply = session.scalar(select(Reply).where(Reply.post_id == post_id))
+            if reply is None:
+                reply = Reply(post_id=post_id, status=ReplyStatus.SKIPPED.value)
+                session.add(reply)
+            reply.status = ReplyStatus.SKIPPED.value
+            reply.reason = reason
+            reddit_id = session.get(Post, post_id).reddit_id  # type: ignore[union-attr]
+        key = "subreddit not allowed" if reason.startswith("subreddit") else reason.split(":")[0]
+        report.skipped[key] = report.skipped.get(key, 0) + 1
+        log.info("reply: skipping %s: %s", reddit_id, reason)
+
+    def _body(self, candidate: _Candidate, link: str) -> str:
+        post, model = candidate.post, candidate.model
+        assert model is not None
+        return render_comment(
+            self.settings, link=link, model=model.name, version=model.version,
+            metrics=metrics_line(candidate.metrics, self.settings.metrics),
+            title=post.title, author=post.author, subreddit=post.subreddit,
+        )
+
+    def _record_dry_run(self, post_id: int, report: ReplyReport) -> None:
+        with self.sessions.begin() as session:
+            candidate = self._load(session, post_id)
+            body = self._body(candidate, "<link to the image post on u/<bot>>")
+            reply = candidate.reply or Reply(post_id=post_id, status=ReplyStatus.DRY_RUN.value)
+            session.add(reply)
+            reply.status = ReplyStatus.DRY_RUN.value
+            reply.model_id = candidate.model.id  # type: ignore[union-attr]
+            reply.body = body
+            reply.reason = None
+            reddit_id = candidate.post.reddit_id
+        report.recorded += 1
+        log.info("reply (dry-run) to %s would post:\n%s", reddit_id, body)
+
+    # -- live -------------------------------------------------------------------------------
+
+    def _check_cooldown(self) -> None:
+        with self.sessions() as session:
+            reasons = session.scalars(
+                select(Reply.reason).where(Reply.status == ReplyStatus.PENDING.value,
+                                           Reply.reason.like(RATE_LIMITED + "%"))
+            ).all()
+        deadlines = []
+        for reason in reasons:
+            try:
+                deadlines.append(datetime.fromisoformat(reason[len(RATE_LIMITED):]))
+            except ValueError:
+                continue
+        if deadlines and (until := max(deadlines)) > datetime.now(timezone.utc):
+            raise RateLimitedError(until, "still cooling down from an earlier rate limit")
+
+    def _check_hourly(self, exclude_post: int) -> None:
+        since = utcnow() - timedelta(hours=1)
+        with self.sessions() as session:
+            recent = session.scalar(
+                select(func.count()).select_from(Reply).where(
+                    Reply.post_id != exclude_post,
+                    or_(
+                        (Reply.status == ReplyStatus.POSTED.value) & (Reply.posted_at >= since),
+                        (Reply.status == ReplyStatus.PENDING.value) & (Reply.created_at >= since),
+                    ),
+                )
+            ) or 0
+        if recent >= self.settings.max_per_hour:
+            raise _HourlyLimit(f"reply.max_per_hour ({self.settings.max_per_hour}) reached; the rest wait")
+
+    def _reconcile(self, post_id: int, reddit_id: str, report: ReplyReport) -> bool:
+        """For a pending row: True if the post already has the bot's comment (now recorded)."""
+        try:
+            submission = self.reddit.submission(id=reddit_id)
+            submission.comment_sort = "new"
+            submission.comments.replace_more(limit=0)
+            mine = [c for c in submission.comments if c.author is not None and c.author.name.lower() == self.me.lower()]
+        except prawcore.TooManyRequests as exc:
+            raise _ratelimit_until(exc) from exc
+        except prawcore.NotFound:
+            return False  # deleted since: the checks below skip it
+        except prawcore.PrawcoreException as exc:
+            raise _Ambiguous(f"{reddit_id}: cannot check for an earlier reply: {type(exc).__name__}: {exc}") from exc
+        if not mine:
+            return False
+        comment = min(mine, key=lambda c: c.created_utc)
+        with self.sessions.begin() as session:
+            self._mark_posted(session, post_id, comment.id, None)
+        report.reconciled += 1
+        log.info("reply: %s already has comment %s by u/%s; recorded it, posted nothing", reddit_id, comment.id, self.me)
+        return True
+
+    def _mark_posted(self, session: Session, post_id: int, comment_id: str, body: str | None) -> None:
+        reply = session.scalars(select(Reply).where(Reply.post_id == post_id)).one()
+        reply.status = ReplyStatus.POSTED.value
+        reply.comment_id = comment_id
+        reply.reason = None
+        reply.posted_at = utcnow()
+        if body is not None:
+            reply.body = body
+        post = session.get(Post, post_id)
+        assert post is not None
+        post.state = PostState.REPLIED.value
+
+    def _find_image_post(self, reddit_id: str) -> Any | None:
+        tag = f"[{reddit_id}]"
+        for submission in self.reddit.subreddit(f"u_{self.me}").new(limit=100):
+            data = vars(submission)
+            if str(data.get("title", "")).endswith(tag) and str(data.get("author", "")).lower() == self.me.lower():
+                return submission
+        return None
+
+    def _post(self, post_id: int, report: ReplyReport) -> None:
+        # 1. recorded before anything is posted
+        with self.sessions.begin() as session:
+            candidate = self._load(session, post_id)
+            reply = candidate.reply or Reply(post_id=post_id, status=ReplyStatus.PENDING.value)
+            session.add(reply)
+            reply.status = ReplyStatus.PENDING.value
+            reply.model_id = candidate.model.id  # type: ignore[union-attr]
+            reply.reason = None
+            reply.created_at = utcnow()
+            image_post_id = reply.image_post_id
+            reddit_id = candidate.post.reddit_id
+            title = image_title(candidate.post, candidate.model)  # type: ignore[arg-type]
+            image = candidate.colorization.image  # type: ignore[union-attr]
+            data, ext = image.data, {"jpeg": "jpg"}.get(image.format, image.format)
+            nsfw = candidate.post.nsfw
+        log.info("reply: %s recorded as pending", reddit_id)
+        try:
+            # 2. the image post on the bot's profile (reused if an earlier run made it)
+            image_submission = None
+            if image_post_id:
+                image_submission = self.reddit.submission(id=image_post_id)
+            else:
+                image_submission = self._find_image_post(reddit_id)
+            if image_submission is None:
+                profile = self.reddit.subreddit(f"u_{self.me}")
+                media = PostMedia(data, name=f"{reddit_id}-colorized.{ext}")
+                try:
+                    image_submission = profile.submit(title, image=media, nsfw=nsfw, send_replies=False)
+                except WebSocketException:
+                    image_submission = None
+                if image_submission is None:  # Reddit did not say where it went: look for it
+                    image_submission = self._find_image_post(reddit_id)
+                if image_submission is None:
+                    raise _Ambiguous(f"{reddit_id}: the image post was submitted but cannot be found yet")
+            link = self.reddit.config.reddit_url.rstrip("/") + image_submission.permalink
+            with self.sessions.begin() as session:
+                candidate = self._load(session, post_id)
+                body = self._body(candidate, link)
+                candidate.reply.image_post_id = image_submission.id  # type: ignore[union-attr]
+                candidate.reply.body = body  # type: ignore[union-attr]
+            # 3. the comment
+            comment = self.reddit.submission(id=reddit_id).reply(body)
+            if comment is None:
+                raise _Ambiguous(f"{reddit_id}: Reddit did not return the comment")
+        except RedditAPIException as exc:
+            if _is_ratelimit(exc):
+                error = _ratelimit_until(exc)
+                self._set_reason(post_id, RATE_LIMITED + error.until.isoformat())
+                raise error from exc
+            # Reddit refused (locked, deleted, too old...): nothing was posted under the post.
+            item = exc.items[0]
+            self._skip(post_id, f"reddit refused: {item.error_type}: {item.message}"[:500], report)
+            return
+        except prawcore.TooManyRequests as exc:
+            error = _ratelimit_until(exc)
+            self._set_reason(post_id, RATE_LIMITED + error.until.isoformat())
+            raise error from exc
+        except (prawcore.Forbidden, prawcore.NotFound) as exc:
+            self._skip(post_id, f"reddit refused: {type(exc).__name__}", report)
+            return
+        except ClientException as exc:  # e.g. an image type Reddit does not take
+            with self.sessions.begin() as session:
+                reply = session.scalars(select(Reply).where(Reply.post_id == post_id)).one()
+                reply.status = ReplyStatus.FAILED.value
+                reply.reason = f"{type(exc).__name__}: {exc}"[:500]
+            report.errors.append(f"{reddit_id}: {exc}")
+            return
+        except prawcore.PrawcoreException as exc:
+            # Time-out, 5xx, connection reset: the comment may or may not exist. The row stays
+            # pending; the next run reconciles it.
+            self._set_reason(post_id, f"outcome unknown: {type(exc).__name__}: {exc}"[:500])
+            raise _Ambiguous(f"{reddit_id}: {type(exc).__name__}: {exc}; left pending") from exc
+        # 4. done
+        with self.sessions.begin() as session:
+            self._mark_posted(session, post_id, comment.id, body)
+        report.posted += 1
+        log.info("reply: posted comment %s under %s (image post %s)", comment.id, reddit_id, image_submission.id)
+
+    def _set_reason(self, post_id: int, reason: str) -> None:
+        with self.sessions.begin() as session:
+            reply = session.scalars(select(Reply).where(Reply.post_id == post_id)).one()
+            reply.reason = reason
+
+
+class _HourlyLimit(RuntimeError):
+    pass
+
+
+class _Ambiguous(RuntimeError):
+    """The outcome of a posting request is unknown; the row stays pending for reconciliation."""
+
+
+def reply_job(reddit: praw.Reddit, sessions: sessionmaker[Session], settings: ReplySettings, *,
+              dry_run: bool | None = None, limit: int | None = None,
+              stop: threading.Event | None = None) -> ReplyReport:
+    """One reply run, as ``colorbot reply`` and the scheduler's job run it."""
+    return Replier(reddit, sessions, settings, dry_run=dry_run, stop=stop).run(limit)
