@@ -189,6 +189,41 @@ def scrape(app: App, subreddits: tuple[str, ...], listing: str | None, time_filt
         click.echo(report.summary())
 
 
+@cli.command("reply")
+@click.option("--dry-run", is_flag=True, help="Only record what would be posted [default: reply.dry_run].")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=None, help="Most posts to examine.")
+@pass_app
+def reply(app: App, dry_run: bool, limit: int | None) -> None:
+    """Reply to evaluated posts with the model's colorization (off unless reply.enabled).
+
+    Dry-run unless reply.dry_run = false: the comment is stored in the replies table and logged.
+    Never replies twice: a reply is recorded before posting and reconciled after a crash.
+    """
+    import threading
+
+    import prawcore
+
+    from bot.reply import ReplyConfigError, reply_job
+    from colorbot.schedule import stop_on_signals
+
+    settings = app.config.reply
+    if not settings.enabled:
+        raise SetupError("reply: replies are off; set reply.enabled = true (dry-run unless reply.dry_run = false)")
+    reddit = _reddit_or_exit(app)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop), job_run(app.sessions, "reply") as run:
+            report = reply_job(reddit, app.sessions, settings, dry_run=True if dry_run else None, limit=limit, stop=stop)
+            run.items = report.items
+    except ReplyConfigError as exc:
+        raise SetupError(f"reply: {exc}") from None
+    except prawcore.PrawcoreException as exc:
+        raise click.ClickException(f"reply failed: {type(exc).__name__}: {exc}") from None
+    click.echo(report.summary())
+    if report.errors:
+        raise SystemExit(1)
+
+
 @cli.command("run")
 @click.option("--once", is_flag=True, help="Run every job once, in order, and exit.")
 @pass_app

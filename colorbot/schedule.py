@@ -126,6 +126,23 @@ def report_job_spec(config: Config) -> Job:
     return Job("report", _report, config.pipeline.report_interval_h * 3600)
 
 
+def _reply(context: JobContext) -> int:
+    from bot.client import make_reddit
+    from bot.reply import reply_job
+
+    config = context.config
+    report = reply_job(make_reddit(config.reddit), context.sessions, config.reply, stop=context.stop)
+    if report.errors:
+        raise RuntimeError(f"{report.summary()}; {report.errors[0]}")
+    return report.items
+
+
+@register
+def reply_job_spec(config: Config) -> Job | None:
+    """Off unless ``reply.enabled``."""
+    return Job("reply", _reply, config.reply.interval_min * 60) if config.reply.enabled else None
+
+
 def default_jobs(config: Config) -> list[Job]:
     """Every registered job, in registration order (scrape first)."""
     return [job for factory in _registered if (job := factory(config)) is not None]
