@@ -247,7 +247,8 @@ def run(app: App, once: bool) -> None:
             run_forever(jobs, context)
 
 @cli.command("train")
-@click.option("--data", type=click.Path(exists=True, file_okay=False), help="Folder tree of colour photos.")
+@click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder tree of colour photos (repeat to pool several).")
 @click.option("--val", type=click.Path(exists=True, file_okay=False), default=None, help="Held-out photos.")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Run folder; an existing run resumes.")
 @click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -272,7 +273,7 @@ def train(data, val, out, recipe, steps, batch_size, lr, optimizer, schedule, lo
     from colorizer.train import TrainConfig
     from colorizer.train import train as run_training
 
-    overrides = {"data": data, "val": val, "out": out, "steps": steps, "batch_size": batch_size, "lr": lr,
+    overrides = {"data": list(data) or None, "val": val, "out": out, "steps": steps, "batch_size": batch_size, "lr": lr,
                  "optimizer": optimizer, "schedule": schedule, "loss_norm": loss_norm}
     try:
         config = TrainConfig.from_toml(recipe, **overrides) if recipe else TrainConfig.from_dict(

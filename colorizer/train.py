@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    data: str = ""
+    data: str | list[str] = ""  # one folder, or several whose photos are pooled
     val: str | None = None
     out: str = "runs/colorizer"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -118,7 +118,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     _write_or_check_config(out, config)
     keras.utils.set_random_seed(config.seed)
 
-    paths = find_images(config.data)
+    folders = [config.data] if isinstance(config.data, str) else list(config.data)
+    paths = sorted(path for folder in folders for path in find_images(folder))
     if not paths:
         raise FileNotFoundError(f"no JPEG, PNG or WebP files found below {config.data}")
     val_paths = find_images(config.val)[: config.val_images] if config.val else []
