@@ -152,22 +152,35 @@ def _locate_seam(gray: np.ndarray, lo: int, hi: int, guess: float) -> tuple[int,
 
     A blank divider is taken if there is one (the run nearest ``guess``); otherwise the seam is
     the column boundary across which the picture changes in most rows, which is where two
-    different images touch.
+    different images touch. A blank run is a divider only if it leaves at least
+    ``MIN_SIDE_SHARE`` of the width on either side: a plain area (a clear sky, a wall) that
+    reaches the image's edge is part of a picture, and cutting there would leave a half empty.
     """
-    lo, hi = max(lo, 1), min(hi, gray.shape[1] - 1)
+    length = gray.shape[1]
+    lo, hi = max(lo, 1), min(hi, length - 1)
     blank = gray.std(axis=0) < BLANK_LINE_MAX_STD
-    inside = np.flatnonzero(blank[lo : hi + 1]) + lo
-    if len(inside):
-        start = end = int(inside[np.argmin(np.abs(inside - guess))])
-        while start > 0 and blank[start - 1]:
-            start -= 1
-        while end + 1 < len(blank) and blank[end + 1]:
-            end += 1
-        return start, end + 1
+    shortest = MIN_SIDE_SHARE * length
+    dividers = [
+        (start, end)
+        for start, end in _runs(blank)
+        if start <= hi and end > lo and start >= shortest and length - end >= shortest
+    ]
+    if dividers:
+        def distance(run: tuple[int, int]) -> float:
+            inside = np.arange(max(run[0], lo), min(run[1], hi + 1))
+            return float(np.min(np.abs(inside - guess)))
+
+        return min(dividers, key=distance)
     block = gray[:, lo - 1 : hi + 1].astype(np.int16)
     change = np.median(np.abs(np.diff(block, axis=1)), axis=0)
     seam = lo + int(np.argmax(change))
     return seam, seam
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The ``[start, end)`` index ranges of the runs of True in a boolean vector."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
 def _analysis_copy(rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -243,6 +256,8 @@ def _cut(
         first, second = rgb[:, :first_end], rgb[:, second_start:]
     else:
         first, second = rgb[:first_end], rgb[second_start:]
+    if first.size == 0 or second.size == 0:
+        raise NotACompositeError(f"the {orientation} seam leaves one part empty")
     original, colorization = (first, second) if low_first else (second, first)
     return CompositeSplit(
         orientation=orientation,
@@ -273,6 +288,8 @@ def thumbnail_correlation(first: np.ndarray, second: np.ndarray) -> float:
 
 def trim_blank_borders(rgb: np.ndarray) -> np.ndarray:
     """The image without the blank (uniform) rows and columns along its edges."""
+    if rgb.size == 0:
+        return rgb
     gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     rows = np.flatnonzero(gray.std(axis=1) >= BLANK_LINE_MAX_STD)
     cols = np.flatnonzero(gray.std(axis=0) >= BLANK_LINE_MAX_STD)
