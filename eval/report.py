@@ -217,7 +217,7 @@ def _rankings(table: pd.DataFrame) -> dict[str, dict[str, list[dict[str, Any]]]]
 
 def _plot(table: pd.DataFrame, plot_dir: Path) -> dict[str, str]:
     """Distributions of UV error and saturation ratio per model, and UV error over time."""
-    measured = table[table["aligned"]]
+    measured = table[table["aligned"].astype(bool)]
     plots = {}
     for metric in ("uv_error", "saturation_ratio"):
         figure = Figure(figsize=(6, 3.2), layout="constrained")
@@ -228,7 +228,8 @@ def _plot(table: pd.DataFrame, plot_dir: Path) -> dict[str, str]:
                 axes.hist(values, bins=20, alpha=0.55, label=f"{model} (n={len(values)})")
         axes.set_xlabel(METRICS[metric].label)
         axes.set_ylabel("colorizations")
-        axes.legend(fontsize="small")
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize="small")
         plots[metric] = _save(figure, plot_dir / f"{metric}.png")
     figure = Figure(figsize=(6, 3.2), layout="constrained")
     axes = figure.subplots()
@@ -236,7 +237,8 @@ def _plot(table: pd.DataFrame, plot_dir: Path) -> dict[str, str]:
         by_day = rows.assign(day=pd.to_datetime(rows["created_utc"]).dt.floor("D")).groupby("day")["uv_error"].mean()
         axes.plot(by_day.index, by_day.to_numpy(), marker="o", label=str(model))
     axes.set_ylabel("mean UV error per day")
-    axes.legend(fontsize="small")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small")
     figure.autofmt_xdate()
     plots["trend"] = _save(figure, plot_dir / "trend.png")
     return plots

@@ -113,3 +113,11 @@ def test_report_in_a_real_browser(report):
         page.screenshot(path=str(ARTIFACTS / "eval-report.png"), full_page=True)
         browser.close()
     assert problems == []
+
+
+def test_report_of_an_empty_database(engine, tmp_path):
+    from db import session_factory
+
+    index = write_report(session_factory(engine), tmp_path / "empty")
+    assert index.is_file()
+    assert pd.read_csv(index.parent / "metrics.csv").empty
