@@ -25,7 +25,7 @@ from db.models import Alignment, Colorization, ImageRole, Metric, Post, PostImag
 from db.models import Image as StoredImage
 from db.store import get_or_create_model
 from eval.align import AlignmentResult, align, warp_into
-from eval.metrics import all_metrics
+from eval.metrics import measure, prepare_reference
 from eval.settings import EvalSettings
 from eval.split import NotACompositeError, split_composite
 
@@ -91,9 +91,12 @@ def evaluate_post(session: Session, post: Post, settings: EvalSettings) -> PostE
     alignment, result = _alignment_for(session, post, original, human, settings)
     stored = 0
     if alignment.accepted:
+        reference = None  # the human side, converted once for all of the post's colorizations
         for colorization in _unmeasured(session, post):
             machine = _in_frame(decode_rgb(colorization.image.data), original.shape[:2])
-            for name, value in all_metrics(machine, result.warped, result.valid).items():
+            if reference is None:
+                reference = prepare_reference(result.warped, result.valid)
+            for name, value in measure(machine, reference).items():
                 if np.isfinite(value):  # a ratio over a colourless human has no value
                     session.add(
                         Metric(colorization_id=colorization.id, alignment_id=alignment.id, name=name, value=value)

@@ -2,17 +2,29 @@
 
 Every function takes uint8 RGB images of the same size (the human colorization already warped
 into the original's frame) and a boolean mask of the pixels to use. Colour spaces follow
-scikit-image: YUV is BT.601 with Y in [0, 1]; Lab is CIE D65/2°.
+scikit-image: YUV is BT.601 with Y in [0, 1]; Lab is CIE D65/2° (the same formulas, evaluated
+here in float32 through a lookup table of the sRGB curve; results agree with scikit-image's to
+about 1e-4 Lab units).
+
+Size: photos above ``MAX_MEASURED_PIXELS`` (2 MP) are measured on copies area-downscaled to at
+most that many pixels (machine, human and mask alike; a downscaled pixel is valid only where
+every pixel it averages was valid). At normal sizes (≤ 2 MP) nothing is resized. Per-pixel
+means hardly move under area averaging; SSIM and PSNR then describe the 2 MP copy, which is what
+a viewer sees at screen size, and a 12 MP pair costs about what a 2 MP one does.
+
+The human colorization is the same for every colorization of a post, so its conversions (Lab,
+UV, chroma, colourfulness, SSIM statistics) are computed once in a ``Reference`` and shared.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from skimage.color import deltaE_ciede2000, rgb2lab, rgb2yuv
-from skimage.metrics import structural_similarity
+from skimage.color import deltaE_ciede2000
+from skimage.color.colorconv import xyz_from_rgb, xyz_tristimulus_values, yuv_from_rgb
 
 NEAR_GRAY_CHROMA = 5.0
 """Lab chroma below which a pixel counts as near-gray (the grayscale test's threshold)."""
@@ -26,6 +38,15 @@ PSNR_CAP_DB = 100.0
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5
 """Pixels of the SSIM window around a pixel (Gaussian σ 1.5, truncated at 3.5 σ)."""
+
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+"""Wang et al.'s constants (scikit-image's defaults)."""
+
+MAX_MEASURED_PIXELS = 2_000_000
+"""Larger aligned pairs are measured on area-downscaled copies of at most this many pixels."""
+
+FULL_COVERAGE = 0.999
+"""Share of a downscaled pixel's source pixels that must be valid for it to count."""
 
 
 @dataclass(frozen=True)
@@ -54,39 +75,142 @@ METRICS: dict[str, MetricInfo] = {
 }
 
 
-def all_metrics(machine: np.ndarray, human: np.ndarray, valid: np.ndarray) -> dict[str, float]:
-    """Every metric of ``METRICS`` for one colorization against the aligned human colorization."""
+@dataclass
+class Reference:
+    """The aligned human colorization prepared once for measuring any number of colorizations.
+
+    ``frame`` is the (rows, columns) the colorizations come in; ``image`` and ``valid`` are the
+    measuring copies (the same arrays when the frame is at most ``max_pixels``).
+    """
+
+    frame: tuple[int, int]
+    size: tuple[int, int] | None
+    """(width, height) of the downscaled measuring copies, or None when nothing is resized."""
+    image: np.ndarray
+    valid: np.ndarray
+    pixels: np.ndarray
+    lab: np.ndarray
+    uv: np.ndarray
+    chroma: np.ndarray
+    colorfulness: float
+    ssim_box: tuple[slice, slice]
+    ssim_region: np.ndarray
+    ssim_image: np.ndarray
+    ssim_mean: np.ndarray
+    ssim_variance: np.ndarray
+
+    def measuring_copy(self, image: np.ndarray) -> np.ndarray:
+        """An image of the frame's size brought to the measuring size (area-downscaled)."""
+        if image.shape[:2] != self.frame:
+            raise ValueError(f"colorization of size {image.shape[:2]} does not match the frame {self.frame}")
+        return image if self.size is None else cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+
+
+def prepare_reference(human: np.ndarray, valid: np.ndarray, max_pixels: int = MAX_MEASURED_PIXELS) -> Reference:
+    """Measure the human colorization's side once: downscale if needed, convert, filter for SSIM."""
     if not valid.any():
         raise ValueError("no valid pixels to measure")
-    machine_pixels, human_pixels = machine[valid], human[valid]
-    machine_lab, human_lab = _lab(machine_pixels), _lab(human_pixels)
-    machine_chroma, human_chroma = lab_chroma(machine_lab), lab_chroma(human_lab)
-    uv_distance = uv_distances(machine_pixels, human_pixels)
+    frame = valid.shape
+    size = measuring_size(frame, max_pixels)
+    if size is not None:
+        human = cv2.resize(human, size, interpolation=cv2.INTER_AREA)
+        coverage = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        valid = coverage >= FULL_COVERAGE
+        if not valid.any():
+            raise ValueError("no valid pixels to measure after downscaling")
+    pixels = human[valid]
+    lab = rgb_to_lab(pixels)
+    box, region = _ssim_region(valid)
+    ssim_image = human[box].astype(np.float64)
+    ssim_mean, ssim_variance = _window_mean_and_variance(ssim_image)
+    return Reference(
+        frame=frame,
+        size=size,
+        image=human,
+        valid=valid,
+        pixels=pixels,
+        lab=lab,
+        uv=_uv(pixels),
+        chroma=lab_chroma(lab),
+        colorfulness=colorfulness(pixels),
+        ssim_box=box,
+        ssim_region=region,
+        ssim_image=ssim_image,
+        ssim_mean=ssim_mean,
+        ssim_variance=ssim_variance,
+    )
+
+
+def measuring_size(shape: tuple[int, int], max_pixels: int = MAX_MEASURED_PIXELS) -> tuple[int, int] | None:
+    """(width, height) of the area-downscaled copy a frame of ``shape`` is measured on, or None.
+
+    The aspect ratio is kept and the copy has at most ``max_pixels`` pixels.
+    """
+    rows, cols = shape
+    if rows * cols <= max_pixels:
+        return None
+    factor = math.sqrt(max_pixels / (rows * cols))
+    return max(1, int(cols * factor)), max(1, int(rows * factor))
+
+
+def all_metrics(
+    machine: np.ndarray, human: np.ndarray, valid: np.ndarray, max_pixels: int = MAX_MEASURED_PIXELS
+) -> dict[str, float]:
+    """Every metric of ``METRICS`` for one colorization against the aligned human colorization."""
+    return measure(machine, prepare_reference(human, valid, max_pixels))
+
+
+def measure(machine: np.ndarray, reference: Reference) -> dict[str, float]:
+    """Every metric of ``METRICS`` for one colorization (in the reference's frame)."""
+    machine = reference.measuring_copy(machine)
+    machine_pixels = machine[reference.valid]
+    machine_lab = rgb_to_lab(machine_pixels)
+    machine_chroma, human_chroma = lab_chroma(machine_lab), reference.chroma
+    uv_distance = _distances(_uv(machine_pixels), reference.uv)
     colorfulness_machine = colorfulness(machine_pixels)
-    colorfulness_human = colorfulness(human_pixels)
+    colorfulness_human = reference.colorfulness
+    ab_errors = _distances(machine_lab[:, 1:], reference.lab[:, 1:])
     return {
-        "uv_error": float(uv_distance.mean()),
-        "uv_rmse": float(np.sqrt(np.mean(uv_distance**2))),
-        "chroma_machine": float(machine_chroma.mean()),
-        "chroma_human": float(human_chroma.mean()),
+        "uv_error": _mean(uv_distance),
+        "uv_rmse": math.sqrt(_mean(np.square(uv_distance))),
+        "chroma_machine": _mean(machine_chroma),
+        "chroma_human": _mean(human_chroma),
         "saturation_ratio": saturation_ratio(machine_chroma, human_chroma),
         "near_gray_machine": float(np.mean(machine_chroma < NEAR_GRAY_CHROMA)),
         "near_gray_human": float(np.mean(human_chroma < NEAR_GRAY_CHROMA)),
         "colorfulness_machine": colorfulness_machine,
         "colorfulness_human": colorfulness_human,
         "colorfulness_gap": abs(colorfulness_machine - colorfulness_human),
-        "delta_e_2000": float(delta_e_2000(machine_lab, human_lab).mean()),
-        "psnr": psnr(machine_pixels, human_pixels),
-        "ssim": masked_ssim(machine, human, valid),
-        "auc": auc_of_ab_errors(np.linalg.norm(machine_lab[:, 1:] - human_lab[:, 1:], axis=1)),
+        "delta_e_2000": _mean(delta_e_2000(machine_lab, reference.lab)),
+        "psnr": psnr(machine_pixels, reference.pixels),
+        "ssim": _ssim(
+            machine[reference.ssim_box].astype(np.float64),
+            reference.ssim_image,
+            reference.ssim_mean,
+            reference.ssim_variance,
+            reference.ssim_region,
+        ),
+        "auc": auc_of_ab_errors(ab_errors),
     }
 
 
 def uv_distances(machine_pixels: np.ndarray, human_pixels: np.ndarray) -> np.ndarray:
     """Per pixel, the Euclidean distance of (U, V) — the residual encoder's loss space."""
-    machine_uv = rgb2yuv(machine_pixels[None] / 255.0)[0, :, 1:]
-    human_uv = rgb2yuv(human_pixels[None] / 255.0)[0, :, 1:]
-    return np.linalg.norm(machine_uv - human_uv, axis=1)
+    return _distances(_uv(machine_pixels), _uv(human_pixels))
+
+
+def rgb_to_lab(pixels: np.ndarray) -> np.ndarray:
+    """CIE Lab (D65/2°) of uint8 RGB pixels (any shape ending in 3), as float32.
+
+    scikit-image's ``rgb2lab`` formulas (sRGB curve, its XYZ matrix and white point, the CIE
+    cube root with its linear toe), with the sRGB curve looked up per 8-bit value and the rest
+    done by OpenCV in float32 (within about 1e-4 of scikit-image's float64 Lab).
+    """
+    shape = pixels.shape
+    linear = _SRGB_TO_LINEAR[pixels.reshape(-1, 1, 3)]
+    xyz = cv2.transform(linear, _XYZ_OVER_WHITE)
+    f = np.where(xyz > 0.008856, cv2.pow(xyz, 1 / 3), np.float32(7.787) * xyz + np.float32(16.0 / 116.0))
+    return cv2.transform(f, _LAB_FROM_F).reshape(shape)
 
 
 def lab_chroma(lab_pixels: np.ndarray) -> np.ndarray:
@@ -96,8 +220,8 @@ def lab_chroma(lab_pixels: np.ndarray) -> np.ndarray:
 
 def saturation_ratio(machine_chroma: np.ndarray, human_chroma: np.ndarray) -> float:
     """Mean chroma of the machine over that of the human: below 1 is the "sepia" look."""
-    human_mean = float(human_chroma.mean())
-    return float(machine_chroma.mean()) / human_mean if human_mean > 0 else float("nan")
+    human_mean = _mean(human_chroma)
+    return _mean(machine_chroma) / human_mean if human_mean > 0 else float("nan")
 
 
 def colorfulness(pixels: np.ndarray) -> float:
@@ -107,23 +231,25 @@ def colorfulness(pixels: np.ndarray) -> float:
     M = √(σ_rg² + σ_yb²) + 0.3·√(μ_rg² + μ_yb²). Many colorization repositories (DDColor, CT2)
     take absolute values of rg and yb first, which gives slightly different numbers.
     """
-    rgb = pixels.astype(np.float64)
+    rgb = pixels.astype(np.float32)  # rg and yb of 8-bit values are exact in float32
     rg = rgb[:, 0] - rgb[:, 1]
     yb = 0.5 * (rgb[:, 0] + rgb[:, 1]) - rgb[:, 2]
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+    rg_std, yb_std = float(rg.std(dtype=np.float64)), float(yb.std(dtype=np.float64))
+    return math.hypot(rg_std, yb_std) + 0.3 * math.hypot(_mean(rg), _mean(yb))
 
 
 def delta_e_2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 colour difference per row of two N×3 Lab arrays (scikit-image's)."""
+    """CIEDE2000 colour difference per row of two N×3 Lab arrays (scikit-image's, in their dtype)."""
     return deltaE_ciede2000(lab1, lab2, channel_axis=-1)
 
 
 def psnr(machine_pixels: np.ndarray, human_pixels: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB on RGB 0–255, capped at ``PSNR_CAP_DB``."""
-    mse = float(np.mean((machine_pixels.astype(np.float64) - human_pixels.astype(np.float64)) ** 2))
+    difference = machine_pixels.astype(np.int32) - human_pixels.astype(np.int32)
+    mse = _mean(np.square(difference))
     if mse == 0:
         return PSNR_CAP_DB
-    return min(PSNR_CAP_DB, 10 * np.log10(255.0**2 / mse))
+    return min(PSNR_CAP_DB, 10 * math.log10(255.0**2 / mse))
 
 
 def masked_ssim(machine: np.ndarray, human: np.ndarray, valid: np.ndarray) -> float:
@@ -131,24 +257,13 @@ def masked_ssim(machine: np.ndarray, human: np.ndarray, valid: np.ndarray) -> fl
 
     Windows reaching outside the valid area would compare against the empty border, so the
     mask is shrunk by the window radius first (or left as it is when that would empty it).
+    The same as scikit-image's ``structural_similarity(..., channel_axis=-1, data_range=255,
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False, full=True)`` map, filtered
+    with OpenCV (float64, reflected borders).
     """
-    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    machine_box, human_box, valid_box = machine[box], human[box], valid[box]
-    if min(valid_box.shape) < 7:
-        raise ValueError("valid area too small for SSIM (needs at least 7 × 7 pixels)")
-    _, ssim_map = structural_similarity(
-        machine_box,
-        human_box,
-        channel_axis=-1,
-        data_range=255,
-        gaussian_weights=True,
-        sigma=SSIM_SIGMA,
-        use_sample_covariance=False,
-        full=True,
-    )
-    inner = _erode(valid_box, SSIM_RADIUS)
-    return float(ssim_map.mean(axis=-1)[inner if inner.any() else valid_box].mean())
+    box, region = _ssim_region(valid)
+    human_box = human[box].astype(np.float64)
+    return _ssim(machine[box].astype(np.float64), human_box, *_window_mean_and_variance(human_box), region)
 
 
 def auc_of_ab_errors(ab_errors: np.ndarray) -> float:
@@ -159,8 +274,70 @@ def auc_of_ab_errors(ab_errors: np.ndarray) -> float:
     return float(np.trapezoid(within, thresholds) / AUC_MAX_THRESHOLD)
 
 
-def _lab(pixels: np.ndarray) -> np.ndarray:
-    return rgb2lab(pixels[None])[0]
+def _srgb_to_linear() -> np.ndarray:
+    """Linear-light value of each 8-bit sRGB level (scikit-image's ``rgb2xyz`` curve)."""
+    value = np.arange(256) / 255.0
+    return np.where(value > 0.04045, ((value + 0.055) / 1.055) ** 2.4, value / 12.92).astype(np.float32)
+
+
+_SRGB_TO_LINEAR = _srgb_to_linear()
+_XYZ_OVER_WHITE = (xyz_from_rgb / xyz_tristimulus_values(illuminant="D65", observer="2")[:, None]).astype(np.float32)
+"""Linear RGB to XYZ divided by the D65 white point, in one matrix (for ``cv2.transform``)."""
+_LAB_FROM_F = np.array(
+    [[0.0, 116.0, 0.0, -16.0], [500.0, -500.0, 0.0, 0.0], [0.0, 200.0, -200.0, 0.0]], np.float32
+)
+"""(f(X/Xn), f(Y/Yn), f(Z/Zn), 1) to (L, a, b)."""
+_UV_FROM_RGB = (yuv_from_rgb[1:].T / 255.0).astype(np.float32)
+"""8-bit RGB row vectors to BT.601 (U, V)."""
+
+
+def _uv(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32) @ _UV_FROM_RGB
+
+
+def _distances(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Euclidean distance per row of two N×2 arrays."""
+    difference = first - second
+    return np.hypot(difference[:, 0], difference[:, 1])
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values, dtype=np.float64))
+
+
+def _ssim_region(valid: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray]:
+    """The valid area's bounding box and, within it, the pixels whose SSIM window is all valid."""
+    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    valid_box = valid[box]
+    if min(valid_box.shape) < 7:
+        raise ValueError("valid area too small for SSIM (needs at least 7 × 7 pixels)")
+    inner = _erode(valid_box, SSIM_RADIUS)
+    return box, inner if inner.any() else valid_box
+
+
+def _gaussian(image: np.ndarray) -> np.ndarray:
+    """scipy's ``gaussian_filter(σ 1.5, truncate 3.5, mode "reflect")`` per channel, by OpenCV."""
+    side = 2 * SSIM_RADIUS + 1
+    return cv2.GaussianBlur(image, (side, side), SSIM_SIGMA, sigmaY=SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+
+
+def _window_mean_and_variance(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = _gaussian(image)
+    return mean, _gaussian(image * image) - mean * mean
+
+
+def _ssim(
+    machine: np.ndarray, human: np.ndarray, human_mean: np.ndarray, human_variance: np.ndarray, region: np.ndarray
+) -> float:
+    """Mean over ``region`` of the channel-averaged SSIM map of two float64 RGB boxes."""
+    machine_mean, machine_variance = _window_mean_and_variance(machine)
+    covariance = _gaussian(machine * human) - machine_mean * human_mean
+    c1, c2 = (SSIM_K1 * 255) ** 2, (SSIM_K2 * 255) ** 2
+    ssim_map = ((2 * machine_mean * human_mean + c1) * (2 * covariance + c2)) / (
+        (machine_mean**2 + human_mean**2 + c1) * (machine_variance + human_variance + c2)
+    )
+    return float(ssim_map.mean(axis=-1)[region].mean())
 
 
 def _erode(mask: np.ndarray, radius: int) -> np.ndarray:

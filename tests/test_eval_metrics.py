@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import skimage.data
 
+from skimage.color import rgb2lab
+from skimage.metrics import structural_similarity
+
 from eval.metrics import (
+    MAX_MEASURED_PIXELS,
     METRICS,
     PSNR_CAP_DB,
     all_metrics,
@@ -14,7 +18,11 @@ from eval.metrics import (
     colorfulness,
     delta_e_2000,
     masked_ssim,
+    measure,
+    measuring_size,
+    prepare_reference,
     psnr,
+    rgb_to_lab,
     uv_distances,
 )
 from eval_images import gray_copy
@@ -169,3 +177,58 @@ def test_only_valid_pixels_count():
 def test_every_metric_is_described():
     values = all_metrics(flat(RED), flat(BLUE), everywhere(flat(RED)))
     assert set(values) == set(METRICS)
+
+
+def test_lab_agrees_with_scikit_image():
+    levels = np.arange(0, 256, 5, dtype=np.uint8)
+    pixels = np.stack(np.meshgrid(levels, levels, levels), axis=-1).reshape(-1, 3)
+    assert np.abs(rgb_to_lab(pixels) - rgb2lab(pixels[None])[0]).max() < 1e-3
+
+
+def test_ssim_agrees_with_scikit_image():
+    photo = skimage.data.astronaut()[100:228, 150:278]
+    other = np.clip(photo.astype(int) + np.random.default_rng(0).integers(-40, 40, photo.shape), 0, 255)
+    other = other.astype(np.uint8)
+    _, ssim_map = structural_similarity(
+        photo, other, channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False, full=True,
+    )
+    valid = np.ones(photo.shape[:2], bool)
+    assert masked_ssim(photo, other, valid) == pytest.approx(ssim_map.mean(axis=-1)[5:-5, 5:-5].mean(), abs=1e-9)
+
+
+def test_shared_reference_gives_the_same_numbers():
+    photo = skimage.data.astronaut()
+    valid = np.ones(photo.shape[:2], bool)
+    valid[:, :40] = False
+    reference = prepare_reference(photo, valid)
+    for machine in (gray_copy(photo), photo[::-1].copy()):
+        assert measure(machine, reference) == all_metrics(machine, photo, valid)
+
+
+def test_normal_sizes_are_not_resized():
+    assert measuring_size((1000, 1000)) is None
+    assert measuring_size((1200, 1600)) is None
+
+
+def test_large_sizes_are_capped_keeping_the_aspect():
+    width, height = measuring_size((3000, 4000))
+    assert width * height <= MAX_MEASURED_PIXELS
+    assert width * height > 0.99 * MAX_MEASURED_PIXELS
+    assert width / height == pytest.approx(4000 / 3000, rel=1e-2)
+
+
+def test_downscaled_measurement_keeps_per_pixel_means_and_leaves_the_border_out():
+    """An aligned human image, black outside its valid area, measured on a quarter-size copy."""
+    photo = skimage.data.astronaut()
+    human = photo.copy()
+    human[:, :101] = 0  # outside the warped colorization
+    valid = np.ones(photo.shape[:2], bool)
+    valid[:, :101] = False
+    machine = gray_copy(photo)
+    full = all_metrics(machine, human, valid)
+    capped = all_metrics(machine, human, valid, max_pixels=photo.shape[0] * photo.shape[1] // 4)
+    for name in ("uv_error", "chroma_human", "chroma_machine", "delta_e_2000", "colorfulness_human"):
+        assert capped[name] == pytest.approx(full[name], rel=0.05), name
+    same = all_metrics(photo, human, valid, max_pixels=photo.shape[0] * photo.shape[1] // 4)
+    assert same["uv_error"] == 0 and same["psnr"] == PSNR_CAP_DB and same["ssim"] == pytest.approx(1.0)
