@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Alignment, Colorization, Metric, Model, Post
 from eval.evaluate import GRAY_MODEL_NAME, decode_rgb, original_and_human
-from eval.metrics import METRICS
+from eval.metrics import MAX_MEASURED_PIXELS, METRICS
 from eval.settings import EvalSettings
 
 THUMBNAIL_SIDE = 320
@@ -132,6 +132,9 @@ _PREPROCESSING = {
     "alignment": "human colorization registered onto the original (SIFT, RANSAC similarity, optional ECC); "
     "metrics only over the covered area, 2 px in from its edge",
     "resizing": "a machine colorization of another size is area-resized to the original's size",
+    "measuring size": f"pairs above {MAX_MEASURED_PIXELS / 1e6:g} MP are measured on area-downscaled copies "
+    f"of at most {MAX_MEASURED_PIXELS:,} pixels (machine, human and mask alike; a downscaled pixel counts only "
+    "if every pixel it averages is valid); smaller pairs are measured as they are",
     "colour spaces": "YUV BT.601 (Y 0–1), CIE Lab D65/2° (scikit-image)",
     "colorfulness": "Hasler & Süsstrunk 2003 with signed rg and yb, RGB 0–255",
     "psnr_ssim": "RGB 0–255; SSIM Gaussian σ 1.5, population covariance; PSNR capped at 100 dB",

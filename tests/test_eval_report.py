@@ -60,6 +60,7 @@ def test_report_folder_is_complete(report):
     assert summary["gray"]["metrics"]["saturation_ratio"]["mean"] < 0.01
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["eval"]["min_inliers"] == 20 and "scikit-image" in settings["libraries"]
+    assert "2,000,000 pixels" in settings["preprocessing"]["measuring size"], "readers learn of the 2 MP copies"
     html = report.read_text()
     assert "&lt;astronaut&gt;" in html, "titles are escaped"
     assert "http://" not in html.replace('href="http', "") and "https://" not in html, "nothing from the network"
