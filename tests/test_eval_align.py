@@ -7,6 +7,7 @@ import skimage.data
 from skimage.color import hsv2rgb, rgb2hsv
 
 from eval.align import align, transform_rotation_deg, transform_scale
+from eval.metrics import all_metrics
 from eval.settings import EvalSettings
 from eval_images import gray_copy
 
@@ -133,3 +134,16 @@ def test_scale_and_rotation_of_a_matrix():
     matrix = similarity(2.0, 30.0)
     assert transform_scale(matrix) == pytest.approx(2.0)
     assert transform_rotation_deg(matrix) == pytest.approx(30.0)
+
+
+def test_large_pair_aligned_and_measured_on_capped_copies(astronaut):
+    """Both size caps at once: features matched on ≤ 512 px copies, metrics on ≤ 0.3 MP copies."""
+    big = cv2.resize(astronaut, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    human, _ = human_version(big, 1.3, 4.0, crop=0.05)
+    result = align(gray_copy(big), human, EvalSettings(match_max_side=512))
+    assert result.accepted, result.reason
+    perfect = all_metrics(big, result.warped, result.valid, max_pixels=300_000)
+    gray = all_metrics(gray_copy(big), result.warped, result.valid, max_pixels=300_000)
+    assert perfect["delta_e_2000"] < 1.0 and perfect["ssim"] > 0.98
+    assert gray["delta_e_2000"] > 5 * perfect["delta_e_2000"]
+    assert perfect["chroma_human"] == pytest.approx(perfect["chroma_machine"], rel=0.02)
