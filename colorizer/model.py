@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from colorizer import efficientnet_lite0
 from colorizer.color import UV_MAX
 
 # Moving statistics follow training faster than Keras' default 0.99, so short CPU runs validate fairly.
@@ -31,6 +32,7 @@ BACKBONE_TAPS = {
         "conv4_block6_out",
         "conv5_block3_out",
     ],
+    "efficientnet_lite0": efficientnet_lite0.TAPS,
     "tiny": ["tiny1_conv2", "tiny2_conv2", "tiny3_conv2", "tiny4_conv2", "tiny5_conv2"],
 }
 
@@ -39,8 +41,8 @@ BACKBONE_TAPS = {
 class ModelConfig:
     """Everything that determines the network's shape; saved beside every checkpoint and export."""
 
-    backbone: str = "vgg16"  # "vgg16", "resnet50", or "tiny" (a small VGG-shaped encoder trained from scratch)
-    weights: str | None = "imagenet"  # "imagenet", a local weights file, or None (random)
+    backbone: str = "vgg16"  # "vgg16", "resnet50", "efficientnet_lite0", or "tiny" (a small VGG-shaped encoder trained from scratch)
+    weights: str | None = "imagenet"  # "imagenet" (for efficientnet_lite0 the packaged file, no download), a local weights file, or None (random)
     input_size: int = 224
     fifth_tap: bool = False
     trainable_backbone: bool = False
@@ -104,6 +106,9 @@ def _preprocess(backbone: str, gray_rgb):
     """The backbone's own input convention, applied to a [0, 1] image repeated to 3 channels."""
     if backbone == "tiny":
         return gray_rgb
+    if backbone == "efficientnet_lite0":  # (255 x - 127) / 128, the source model's convention
+        lite = efficientnet_lite0
+        return layers.Rescaling(255.0 / lite.STD, offset=-lite.MEAN / lite.STD, name="efficientnet_preprocess")(gray_rgb)
     # VGG16 and ResNet50 were trained on caffe-style input: BGR, 0-255, ImageNet mean subtracted.
     # The three channels are equal here, so the channel order does not matter.
     return layers.Rescaling(255.0, offset=[-103.939, -116.779, -123.68], name="caffe_preprocess")(gray_rgb)
@@ -114,6 +119,11 @@ def _backbone(config: ModelConfig) -> keras.Model:
     shape = (config.input_size, config.input_size, 3)
     if config.backbone == "tiny":
         classifier = _tiny_encoder(shape, config.tiny_widths)
+    elif config.backbone == "efficientnet_lite0":
+        weights = efficientnet_lite0.WEIGHTS_FILE if config.weights == "imagenet" else config.weights
+        if weights and not Path(weights).is_file():
+            raise FileNotFoundError(f"backbone weights file not found: {weights}")
+        classifier = efficientnet_lite0.efficientnet_lite0(shape, include_top=False, weights=weights)
     else:
         application = {"vgg16": keras.applications.VGG16, "resnet50": keras.applications.ResNet50}[
             config.backbone
