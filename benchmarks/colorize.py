@@ -5,7 +5,8 @@ Each size runs in its own process (so its peak RSS is its own) through the code 
 the PNG, write it. The model is exported once with random weights: the same arithmetic as
 trained weights, and nothing to download.
 
-    python benchmarks/colorize.py [--backbone vgg16] [--images 8]
+    python benchmarks/colorize.py [--backbone vgg16|resnet50|efficientnet_lite0] [--images 8]
+    python benchmarks/colorize.py --model colorizer/default_model
 """
 
 from __future__ import annotations
@@ -50,12 +51,16 @@ def child(model_dir: str, width: int, height: int, count: int) -> None:
                       "images_per_s": count / seconds, "peak_rss_mib": peak_mib}))
 
 
-def bare_backbone_seconds(backbone: str, repeats: int = 10) -> float:
-    import keras
+def bare_backbone_seconds(config, repeats: int = 10) -> float:
+    """One forward pass of the encoder alone (the taps model inside the colorizer) at 224x224."""
+    import dataclasses
+
     import tensorflow as tf
 
-    application = {"vgg16": keras.applications.VGG16, "resnet50": keras.applications.ResNet50}[backbone]
-    model = application(include_top=False, weights=None, input_shape=(224, 224, 3))
+    from colorizer.model import build_model
+
+    colorizer = build_model(dataclasses.replace(config, weights=None))
+    model = colorizer.get_layer(f"{config.backbone}_taps")
     forward = tf.function(lambda x: model(x, training=False))
     x = tf.random.uniform((1, 224, 224, 3))
     forward(x)
@@ -67,7 +72,9 @@ def bare_backbone_seconds(backbone: str, repeats: int = 10) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "resnet50"])
+    parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "resnet50", "efficientnet_lite0"],
+                        help="random weights of this encoder (ignored with --model)")
+    parser.add_argument("--model", default=None, help="an exported model folder, e.g. colorizer/default_model")
     parser.add_argument("--images", type=int, default=8, help="photos per size (4000x3000 uses half)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -83,11 +90,17 @@ def main() -> None:
 
     print(f"TensorFlow {tf.__version__}, devices: {[d.device_type for d in tf.config.list_physical_devices()]}, "
           f"{os.cpu_count()} CPUs")
-    model_dir = tempfile.mkdtemp()
-    config = ModelConfig(backbone=args.backbone, weights=None)
-    export_model(build_model(config), config, model_dir, name=f"benchmark-{args.backbone}", version="random")
-    floor = bare_backbone_seconds(args.backbone)
-    print(f"bare {args.backbone} forward pass at 224x224: {floor * 1000:.0f} ms")
+    if args.model:
+        model_dir = args.model
+        info = json.loads((Path(model_dir) / "colorbot-model.json").read_text())
+        config = ModelConfig.from_dict(info["config"])
+        print(f"model {info['name']} {info['version']} ({config.backbone})")
+    else:
+        model_dir = tempfile.mkdtemp()
+        config = ModelConfig(backbone=args.backbone, weights=None)
+        export_model(build_model(config), config, model_dir, name=f"benchmark-{args.backbone}", version="random")
+    floor = bare_backbone_seconds(config)
+    print(f"bare {config.backbone} forward pass at 224x224: {floor * 1000:.0f} ms")
     for width, height in SIZES:
         count = max(2, args.images // 2) if width * height > 4e6 else args.images
         output = subprocess.run(

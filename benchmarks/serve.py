@@ -5,7 +5,7 @@ clients post 640x480 JPEGs through TensorFlow Serving's REST API. Each concurren
 twice: with dynamic batching (up to 16 images per network call, 5 ms window) and with batches
 of one, and the speed-up of batching is the ratio of their throughputs.
 
-    python benchmarks/serve.py [--backbone vgg16|tiny] [--requests-per-client 4]
+    python benchmarks/serve.py [--backbone vgg16|efficientnet_lite0|tiny | --model MODEL_DIR] [--requests-per-client 4]
 """
 
 from __future__ import annotations
@@ -62,23 +62,28 @@ def run_level(model: LocalColorizer, body: str, concurrency: int, per_client: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "resnet50", "tiny"])
+    parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "resnet50", "efficientnet_lite0", "tiny"],
+                        help="random weights of this encoder (ignored with --model)")
+    parser.add_argument("--model", default=None, help="an exported model folder, e.g. colorizer/default_model")
     parser.add_argument("--requests-per-client", type=int, default=4)
     parser.add_argument("--levels", default="1,8,32")
     args = parser.parse_args()
 
     import tensorflow as tf
 
-    config = ModelConfig(backbone=args.backbone, weights=None, input_size=64 if args.backbone == "tiny" else 224)
-    folder = tempfile.mkdtemp()
-    export_model(build_model(config), config, folder, name="bench", version="1")
-    model = LocalColorizer(folder)
+    if args.model:
+        model = LocalColorizer(args.model)
+    else:
+        config = ModelConfig(backbone=args.backbone, weights=None, input_size=64 if args.backbone == "tiny" else 224)
+        folder = tempfile.mkdtemp()
+        export_model(build_model(config), config, folder, name="bench", version="1")
+        model = LocalColorizer(folder)
     photo = PIL.Image.fromarray(skimage.data.astronaut()).resize((640, 480))
     buffer = io.BytesIO()
     photo.save(buffer, format="JPEG", quality=90)
     body = json.dumps({"instances": [{"b64": base64.b64encode(buffer.getvalue()).decode()}]})
     devices = [d.device_type for d in tf.config.list_physical_devices()]
-    print(f"{args.backbone}, 640x480 JPEG per request, TensorFlow {tf.__version__} on {devices}, {os.cpu_count()} CPUs")
+    print(f"{model.identity.name} ({model.identity.backbone or args.backbone}), 640x480 JPEG per request, TensorFlow {tf.__version__} on {devices}, {os.cpu_count()} CPUs")
     for concurrency in (int(level) for level in args.levels.split(",")):
         per_client = max(1, args.requests_per_client if concurrency < 32 else args.requests_per_client // 2)
         batched = run_level(model, body, concurrency, per_client, max_batch=16)

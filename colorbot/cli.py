@@ -260,7 +260,8 @@ def run(app: App, once: bool) -> None:
 @click.option("--schedule", type=click.Choice(["constant", "cosine", "step"]), default=None, help="LR schedule.")
 @click.option("--loss-norm", type=click.Choice(["l2", "l1"]), default=None,
               help="UV distance: Euclidean (the post) or absolute (the original code) [l2].")
-@click.option("--backbone", type=click.Choice(["vgg16", "resnet50", "tiny"]), default=None, help="Encoder [vgg16].")
+@click.option("--backbone", type=click.Choice(["vgg16", "resnet50", "efficientnet_lite0", "tiny"]), default=None,
+              help="Encoder [vgg16].")
 @click.option("--weights", default=None,
               help="Backbone weights: 'imagenet' (downloaded by Keras), a local file, or 'none'.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
