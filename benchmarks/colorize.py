@@ -25,7 +25,6 @@ SIZES = [(224, 224), (1024, 768), (4000, 3000)]
 
 
 def child(model_dir: str, width: int, height: int, count: int) -> None:
-    import numpy as np
     import PIL.Image
     import skimage.data
 

@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 import tensorflow as tf
 
-from colorizer.color import luminance, rgb_to_yuv, yuv_to_rgb_in_gamut
+from colorizer.color import rgb_to_yuv, yuv_to_rgb_in_gamut
 from colorizer.data import find_images
 from colorizer.inference import UPSAMPLING_METHODS, load_rgb, upsample_chroma
 

@@ -21,7 +21,7 @@ import PIL.ImageOps
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Alignment, Colorization, ImageRole, Metric, Post, PostImage, PostState
+from db.models import Alignment, Colorization, ImageRole, Metric, Post, PostState
 from db.models import Image as StoredImage
 from db.store import get_or_create_model
 from eval.align import AlignmentResult, align, warp_into

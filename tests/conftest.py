@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import keras
 import pytest
 from sqlalchemy import Engine
@@ -39,3 +42,47 @@ def tiny_models(tmp_path_factory):
     """Two different exported models: the benchmark compares them side by side."""
     root = tmp_path_factory.mktemp("models")
     return [export_tiny(root / "tiny-a", "tiny-a", 1), export_tiny(root / "tiny-b", "tiny-b", 2)]
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps trying hosts this offline machine cannot reach.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+class BrowserPage:
+    """A Chromium page, the console errors and failed requests it had, and screenshots as artefacts."""
+
+    def __init__(self, page, problems: list[str]):
+        self.page = page
+        self.problems = problems
+
+    def screenshot(self, name: str) -> Path:
+        path = ARTIFACTS / name
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def browser_page():
+    """A page in Debian's headless Chromium (see BrowserPage), closed after the test.
+
+    CI installs chromium (see the README's test command), so there a missing browser fails the
+    test; elsewhere the test is skipped.
+    """
+    if not CHROMIUM.exists() and not os.environ.get("CI"):
+        pytest.skip("Debian's chromium is not installed")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        problems: list[str] = []
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+        ARTIFACTS.mkdir(exist_ok=True)
+        yield BrowserPage(page, problems)
+        browser.close()

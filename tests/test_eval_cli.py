@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import numpy as np
 import skimage.data
 from click.testing import CliRunner
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -9,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
-from sqlalchemy import select
 
 from db.models import Post
 from eval.evaluate import evaluate_pending
@@ -18,12 +16,6 @@ from eval.report import ReportFilter, mean_interval, write_report
 from eval_images import gray_copy
 from test_eval_evaluate import add_post
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 
 def small(name: str) -> np.ndarray:
@@ -83,36 +75,25 @@ def test_mean_interval_by_hand():
     assert interval["mean"] == 2.5 and interval["high"] == pytest.approx(2.5 + half)
 
 
-# CI installs chromium (see README's test command), so there a missing browser is a failure, not a skip.
-@pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed")
-def test_report_in_a_real_browser(report):
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        problems: list[str] = []
-        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
-        page.goto(report.as_uri())
-        page.wait_for_load_state("load")
-        images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.getAttribute('src'), i.naturalWidth])")
-        assert len(images) == 3 + 2 * 4  # plots + 2 posts × (original, model, gray, human)
-        assert all(width > 0 for _, width in images), images
+def test_report_in_a_real_browser(report, browser_page):
+    page, problems = browser_page.page, browser_page.problems
+    page.goto(report.as_uri())
+    page.wait_for_load_state("load")
+    images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.getAttribute('src'), i.naturalWidth])")
+    assert len(images) == 3 + 2 * 4  # plots + 2 posts × (original, model, gray, human)
+    assert all(width > 0 for _, width in images), images
 
-        def order() -> list[str]:
-            return page.eval_on_selector_all("#gallery tbody tr", "rows => rows.map(r => r.id)")
+    def order() -> list[str]:
+        return page.eval_on_selector_all("#gallery tbody tr", "rows => rows.map(r => r.id)")
 
-        sort_by_uv = page.locator('button.sort[data-key="resenc|uv_error"]')
-        sort_by_uv.click()
-        assert order() == ["post-p0", "post-p1"]  # p0's model output is the human's own photo
-        sort_by_uv.click()
-        assert order() == ["post-p1", "post-p0"]
-        page.select_option("#sort-any", "resenc|psnr")
-        assert order() == ["post-p1", "post-p0"]  # ascending PSNR: worst first
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "eval-report.png"), full_page=True)
-        browser.close()
+    sort_by_uv = page.locator('button.sort[data-key="resenc|uv_error"]')
+    sort_by_uv.click()
+    assert order() == ["post-p0", "post-p1"]  # p0's model output is the human's own photo
+    sort_by_uv.click()
+    assert order() == ["post-p1", "post-p0"]
+    page.select_option("#sort-any", "resenc|psnr")
+    assert order() == ["post-p1", "post-p0"]  # ascending PSNR: worst first
+    browser_page.screenshot("eval-report.png")
     assert problems == []
 
 

@@ -7,6 +7,7 @@ import skimage.data
 
 from eval.split import NotACompositeError, _locate_seam, split_composite, trim_blank_borders
 from eval_images import cyanotype, faded, gray_copy, sepia
+from test_bot.photos import color_scene
 
 WHITE, BLACK = 255, 0
 
@@ -88,30 +89,10 @@ def test_refusal_says_why():
         split_composite(skimage.data.astronaut())
 
 
-def plain_scene(seed: int, width: int = 240, height: int = 180) -> np.ndarray:
-    """A colour photo with a clear sky (a copy of tests/test_bot/photos.py's ``color_scene``).
-
-    Its sky rows are uniform from side to side, so they look like a blank divider that runs into
-    the image's top edge; seeds 9 and 19 once made the split cut there and crash on an empty half.
-    """
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    rgb = np.zeros((height, width, 3), np.float32)
-    sky = y < height * 0.45
-    rgb[sky] = np.stack([90 + 0.3 * y[sky], 140 + 0.4 * y[sky], 230 - 0.2 * y[sky]], axis=-1)
-    rgb[~sky] = np.stack([70 + 0.2 * x[~sky], 150 - 0.1 * y[~sky], 60 + 0.0 * x[~sky]], axis=-1)
-    for _ in range(4):
-        x0, y0 = rng.integers(0, width - 30), rng.integers(0, height - 30)
-        w, h = rng.integers(15, 30), rng.integers(15, 30)
-        rgb[y0 : y0 + h, x0 : x0 + w] = rng.integers(30, 230, 3)
-    rgb += rng.normal(0, 2.0, rgb.shape)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
-
-
 @pytest.mark.parametrize("seed", [9, 19])
 def test_plain_photo_with_blank_sky_is_refused_not_crashed(seed):
     with pytest.raises(NotACompositeError):
-        split_composite(plain_scene(seed))
+        split_composite(color_scene(seed))
 
 
 def test_blank_run_reaching_the_edge_is_not_a_divider():

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from colorizer.model import ModelConfig
 from colorizer.train import TrainConfig, load_run, train
@@ -73,7 +72,7 @@ def test_training_resumed_after_a_kill_continues_from_the_saved_step(tmp_path):
     resumed = start(train_command(recipe(tmp_path, data, killed_run, steps)), tmp_path)
     _, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, stderr[-2000:]
-    assert f"resumed from" in stderr and f"at step {saved_step}" in stderr
+    assert "resumed from" in stderr and f"at step {saved_step}" in stderr
     logged_steps = [json.loads(line)["step"] for line in (killed_run / "history.jsonl").read_text().splitlines()]
     after_resume = logged_steps[logged_steps.index(saved_step + 4 - saved_step % 4) :] if saved_step % 4 else None
     assert logged_steps[-1] == steps
