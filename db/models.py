@@ -24,7 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 # Named constraints make Alembic migrations reproducible on SQLite (batch mode) and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -235,6 +235,27 @@ class Reply(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     posted_at: Mapped[datetime | None]
+
+
+class OptOut(Base):
+    """An author who asked, by replying the opt-out word to one of the bot's comments, never to be replied to.
+
+    ``username`` is stored lower-case (Reddit names are case-insensitive), once per user.
+    """
+
+    __tablename__ = "opt_outs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    comment_id: Mapped[str | None] = mapped_column(String(16))  # the reply that said the word
+    opted_out_at: Mapped[datetime] = mapped_column(default=utcnow)  # when that reply was written
+
+    @validates("username")
+    def _lower(self, _key: str, value: str) -> str:
+        return value.lower()
+
+    def __repr__(self) -> str:
+        return f"OptOut({self.username!r}, comment_id={self.comment_id!r})"
 
 
 class JobRun(Base):
