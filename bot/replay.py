@@ -12,7 +12,9 @@ authors, ``removed_by_category``):
 * for replies (:mod:`bot.reply`): the password grant, ``GET /api/v1/me``, the media upload lease
   ``POST /api/media/asset.json`` (its upload action points back at this server), the S3-style
   ``POST /upload``, ``POST /api/submit`` (an image post, announced over a one-message WebSocket at
-  ``/ws/{key}`` as Reddit does) and ``POST /api/comment``. What is posted is kept in
+  ``/ws/{key}`` as Reddit does), ``POST /api/comment`` and ``GET /message/comments`` (the logged-in
+  account's inbox of replies to its comments, added with :meth:`ReplayServer.add_inbox_reply`; a
+  client-credentials token gets 403 there, as on Reddit). What is posted is kept in
   :attr:`ReplayServer.posted_comments` / :attr:`ReplayServer.submitted`; :meth:`ReplayServer.hold`
   makes the server record a request and then hold its answer (to kill a client mid-request).
 
@@ -355,6 +357,55 @@ def _listing(children: list[dict[str, Any]], after: str | None = None) -> dict[s
     }
 
 
+def inbox_reply(
+    comment_id: str,
+    parent: dict[str, Any],
+    body: str,
+    *,
+    author: str | None = "colorist",
+    dest: str = "colorbot-tests",
+    link_title: str = "",
+    created_utc: float = 1_700_000_200.0,
+    new: bool = True,
+) -> dict[str, Any]:
+    """A reply to the comment ``parent`` (its t1 ``data``) as ``/message/comments`` lists it.
+
+    The inbox's shape, not a comment tree's: ``was_comment``, ``type``, ``subject``, ``dest``,
+    ``context``, ``new``, ``link_title``, and no ``link_id``.
+    """
+    post_id = str(parent.get("link_id", "t3_x"))[3:]
+    subreddit = str(parent.get("subreddit", "colorization"))
+    slug = re.sub(r"[^a-z0-9]+", "_", link_title.lower())[:40] or "_"
+    return {
+        "first_message": None,
+        "first_message_name": None,
+        "subreddit": subreddit,
+        "likes": None,
+        "replies": "",
+        "author_fullname": f"t2_{author[:8].lower()}" if author else None,
+        "id": comment_id,
+        "subject": "comment reply",
+        "associated_awarding_id": None,
+        "score": 1,
+        "author": author if author is not None else "[deleted]",
+        "num_comments": 1,
+        "parent_id": parent.get("name") or f"t1_{parent['id']}",
+        "subreddit_name_prefixed": f"r/{subreddit}",
+        "new": new,
+        "type": "comment_reply",
+        "body": body,
+        "link_title": link_title,
+        "dest": dest,
+        "was_comment": True,
+        "body_html": f"<!-- SC_OFF --><div class=\"md\"><p>{body}</p>\n</div><!-- SC_ON -->",
+        "name": f"t1_{comment_id}",
+        "created": created_utc,
+        "created_utc": created_utc,
+        "context": f"/r/{subreddit}/comments/{post_id}/{slug}/{comment_id}/?context=3",
+        "distinguished": None,
+    }
+
+
 def bomb_png(width: int = 100_000, height: int = 100_000, padding: int = 4 * 1024 * 1024) -> bytes:
     """A PNG whose header declares ``width × height`` pixels, padded to a few megabytes.
 
@@ -518,6 +569,8 @@ class ReplayServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._token = "replay-token"
+        self._user_token = "replay-user-token"  # what a password grant gets: the inbox needs a user
+        self.inbox: list[dict[str, Any]] = []  # /message/comments, newest first (inbox_reply data)
         self.me = "colorbot-tests"  # the account a password grant logs in as
         self.posted_comments: list[dict[str, Any]] = []  # t1 data of every POST /api/comment
         self.submitted: list[dict[str, Any]] = []  # t3 data of every POST /api/submit
@@ -555,6 +608,49 @@ class ReplayServer:
         with self._lock:
             self.snapshot.images[name] = data
         return "{base}/i/" + name
+
+    def add_inbox_reply(self, parent_id: str, body: str, *, author: str | None = "colorist",
+                        created_utc: float | None = None, new: bool = True) -> dict[str, Any]:
+        """Someone replies ``body`` to the bot's comment ``parent_id`` (an id from
+        :attr:`posted_comments`, or any comment in the snapshot): it lands in the bot's inbox, newest
+        first, and under that comment. Returns the inbox item's data."""
+        with self._lock:
+            candidates = self.posted_comments + [c for cs in self.snapshot.comments.values() for c in cs]
+            parent = next((c for c in candidates if c.get("id") == parent_id), None)
+            if parent is None:
+                raise KeyError(f"no comment {parent_id!r} to reply to")
+            post = self._posts.get(str(parent.get("link_id", ""))[3:], {})
+            self._serial += 1
+            comment_id = f"r{self._serial:05x}"
+        created = time.time() if created_utc is None else created_utc
+        item = inbox_reply(comment_id, parent, body, author=author, dest=self.me,
+                           link_title=str(post.get("title", "")), created_utc=created, new=new)
+        child = t1(comment_id, str(parent.get("link_id", "t3_x"))[3:], body, author=author or "[deleted]",
+                   created_utc=created, parent_id=item["parent_id"])
+        child["depth"] = int(parent.get("depth", 0)) + 1
+        with self._lock:
+            self.inbox.insert(0, item)
+            replies = parent.get("replies") or _listing([])
+            replies["data"]["children"].append({"kind": "t1", "data": child})
+            parent["replies"] = replies
+        return item
+
+    def inbox_comments(self, query: dict[str, str]) -> tuple[int, Any]:
+        """``/message/comments``: the inbox's comment replies, ``limit``/``after`` paged."""
+        with self._lock:
+            items = list(self.inbox)
+        try:
+            limit = max(1, min(PAGE_CAP, int(query.get("limit", "25"))))
+        except ValueError:
+            limit = 25
+        start = 0
+        if after := query.get("after"):
+            names = [item["name"] for item in items]
+            start = names.index(after) + 1 if after in names else len(items)
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        return 200, _listing([{"kind": "t1", "data": item} for item in page],
+                             after=page[-1]["name"] if page and more else None)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -851,7 +947,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._json(401, {"message": "Unauthorized", "error": 401})
                 return self._json(
                     200,
-                    {"access_token": replay._token, "token_type": "bearer", "expires_in": 3600, "scope": "*"},
+                    {"access_token": replay._user_token if self._form.get("grant_type") == "password" else replay._token,
+                     "token_type": "bearer", "expires_in": 3600, "scope": "*"},
                 )
             if method == "POST" and path == "/upload":
                 key, data = self._form.get("key"), self._files.get("file")
@@ -865,8 +962,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if data is None:
                     return self._send(404, b"Not Found", "text/plain")
                 return self._send(200, data, CONTENT_TYPES.get(Path(match.group(1)).suffix.lower(), "application/octet-stream"))
-            if self.headers.get("Authorization") != f"bearer {replay._token}":
+            authorization = self.headers.get("Authorization")
+            if authorization not in (f"bearer {replay._token}", f"bearer {replay._user_token}"):
                 return self._json(401, {"message": "Unauthorized", "error": 401})
+            if method == "GET" and path in ("/message/comments", "/message/comments.json"):
+                if authorization != f"bearer {replay._user_token}":  # an app-only token has no inbox
+                    return self._json(403, {"message": "Forbidden", "error": 403})
+                return self._json(*replay.inbox_comments(query))
             if method == "GET" and (match := _LISTING.match(path)) is not None:
                 status, body = replay.listing(match.group(1), match.group(2) or "hot", query)
                 if status == 302:

@@ -1,6 +1,12 @@
 """Optional replies: post the machine's colorization under an evaluated post, safely and once.
 
-For each post in state ``evaluated`` that has a colorization by ``reply.model`` and its metrics:
+First, opt-outs: the replies to the bot's own comments (its inbox, ``/message/comments``) are read,
+and every author whose reply contains ``reply.opt_out_word`` as a whole word (any case) is stored
+in ``opt_outs`` (once per user, lower-case). Reading the inbox needs a logged-in account: a dry run
+without one skips it (logged); a live run that cannot read it stops before replying to anyone.
+``reply.opted_out_users`` and ``opt_outs`` both count as opted out.
+
+Then, for each post in state ``evaluated`` that has a colorization by ``reply.model`` and its metrics:
 
 1. cheap checks from the database (subreddit allow-list, age, NSFW, removed, deleted author,
    opted-out author), then the post's current state from Reddit (``/api/info``: locked, archived,
@@ -41,10 +47,11 @@ import prawcore
 from praw.exceptions import ClientException, RedditAPIException, WebSocketException
 from praw.models import PostMedia
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import ReplySettings
-from db.models import Colorization, Metric, Model, Post, PostState, Reply, ReplyStatus, utcnow
+from db.models import Colorization, Metric, Model, OptOut, Post, PostState, Reply, ReplyStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +91,7 @@ class ReplyReport:
     posted: int = 0
     recorded: int = 0  # dry-run rows written
     reconciled: int = 0  # pending rows found already answered
+    opted_out: int = 0  # authors newly stored in opt_outs by this run
     skipped: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the run ended early (rate limit, hourly limit, error)
     errors: list[str] = field(default_factory=list)
@@ -99,6 +107,8 @@ class ReplyReport:
             f"reply ({mode}): {self.examined} examined, {self.posted} posted, {self.recorded} recorded, "
             f"{self.reconciled} reconciled; skipped: {skipped}"
         )
+        if self.opted_out:
+            line += f"; {self.opted_out} new opt-out{'s' if self.opted_out != 1 else ''}"
         return line + (f"; stopped: {self.stopped}" if self.stopped else "")
 
 
@@ -147,6 +157,15 @@ def image_title(post: Post, model: Model) -> str:
     tag = f" [{post.reddit_id}]"
     head = f"{' '.join(post.title.split())} (colorized by {model.name} {model.version})"
     return head[: TITLE_MAX - len(tag)] + tag
+
+
+def opt_out_pattern(word: str) -> re.Pattern[str]:
+    """``word`` as a whole word, any case: not inside a longer word (``stop`` is not in ``stopwatch``).
+
+    "Whole" means no letter, digit or underscore right before or after it, so a word starting with
+    punctuation (``!nocolorbot``) is still found after a space, a quote or a Markdown backslash.
+    """
+    return re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)", re.IGNORECASE)
 
 
 # -- time ----------------------------------------------------------------------------------------
@@ -198,7 +217,8 @@ class Replier:
         self.stop = stop or threading.Event()
         self._me: str | None = None
         self._allowed = {name.lower() for name in settings.subreddits}
-        self._opted_out = {name.lower() for name in settings.opted_out_users}
+        self._configured_opt_outs = {name.lower() for name in settings.opted_out_users}
+        self._opted_out = set(self._configured_opt_outs)  # plus the opt_outs table, read by run()
 
     @property
     def me(self) -> str:
@@ -221,6 +241,9 @@ class Replier:
             if not self.dry_run:
                 self.me  # noqa: B018 - fail early without a logged-in account
                 self._check_cooldown()
+            if not self._sync_opt_outs(report):
+                log.info("%s", report.summary())
+                return report
             for post_id in self._candidates(limit):
                 if self.stop.is_set():
                     report.stopped = "interrupted"
@@ -239,6 +262,70 @@ class Replier:
             log.error("reply: %s", exc)
         log.info("%s", report.summary())
         return report
+
+    # -- opt-outs --------------------------------------------------------------------------
+
+    def _sync_opt_outs(self, report: ReplyReport) -> bool:
+        """Store new opt-outs from the inbox, then load all of them; False: do not reply this run."""
+        if self.reddit.read_only:
+            if not self.dry_run:  # cannot happen: live runs need self.me first
+                raise ReplyConfigError("live replies need a logged-in account")
+            log.info("reply: no logged-in account, so the inbox is not read for new opt-outs "
+                     "(dry-run; reply.opted_out_users and those already stored still count)")
+        else:
+            try:
+                found = self._inbox_opt_outs()
+            except prawcore.TooManyRequests as exc:
+                raise _ratelimit_until(exc) from exc
+            except (prawcore.PrawcoreException, RedditAPIException, ClientException) as exc:
+                message = f"cannot read the inbox for opt-outs: {type(exc).__name__}: {exc}"
+                if not self.dry_run:  # replying now might answer someone who just opted out
+                    report.stopped = message
+                    report.errors.append(message)
+                    log.error("reply: %s; nothing posted", message)
+                    return False
+                log.warning("reply: %s (dry-run goes on)", message)
+            else:
+                report.opted_out += self._store_opt_outs(found)
+        with self.sessions() as session:
+            stored = set(session.scalars(select(OptOut.username)))
+        self._opted_out = self._configured_opt_outs | stored
+        return True
+
+    def _inbox_opt_outs(self) -> dict[str, tuple[str, datetime]]:
+        """Lower-case author -> (comment id, time) of the earliest inbox reply saying the word."""
+        pattern = opt_out_pattern(self.settings.opt_out_word)
+        found: dict[str, tuple[str, datetime]] = {}
+        for item in self.reddit.inbox.comment_replies(limit=None):
+            data = vars(item)
+            if not data.get("was_comment", True) or not str(data.get("parent_id", "")).startswith("t1_"):
+                continue
+            author = data.get("author")
+            name = getattr(author, "name", author)
+            if not name or str(name) == "[deleted]" or not pattern.search(str(data.get("body") or "")):
+                continue
+            when = datetime.fromtimestamp(float(data.get("created_utc") or 0), timezone.utc)
+            key = str(name).lower()
+            if key not in found or when < found[key][1]:
+                found[key] = (str(data.get("id")), when)
+        return found
+
+    def _store_opt_outs(self, found: dict[str, tuple[str, datetime]]) -> int:
+        """Insert the users not stored yet; returns how many were new."""
+        added = 0
+        with self.sessions.begin() as session:
+            known = set(session.scalars(select(OptOut.username).where(OptOut.username.in_(list(found)))))
+            for username, (comment_id, when) in sorted(found.items()):
+                if username in known:
+                    continue
+                try:
+                    with session.begin_nested():  # another run may have stored it meanwhile
+                        session.add(OptOut(username=username, comment_id=comment_id, opted_out_at=when))
+                except IntegrityError:
+                    continue
+                added += 1
+                log.info("reply: u/%s opted out (comment %s); never replied to again", username, comment_id)
+        return added
 
     # -- selection --------------------------------------------------------------------------
 
