@@ -39,7 +39,6 @@ import base64
 import email.parser
 import email.policy
 import hashlib
-import io
 import json
 import logging
 import re

@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import ReplySettings
 from db.models import Colorization, Metric, Model, OptOut, Post, PostState, Reply, ReplyStatus, utcnow
+from db.store import advance_post
 
 log = logging.getLogger(__name__)
 
@@ -542,7 +543,7 @@ class Replier:
             reply.body = body
         post = session.get(Post, post_id)
         assert post is not None
-        post.state = PostState.REPLIED.value
+        advance_post(post, PostState.REPLIED)
 
     def _find_image_post(self, reddit_id: str) -> Any | None:
         tag = f"[{reddit_id}]"

@@ -42,7 +42,7 @@ from bot.layout import MalformedPostError, PostInfo, plan_post, post_info, remov
 from bot.pairing import find_pair
 from bot.settings import DownloadSettings, RedditSettings
 from db.models import JobRun, Post, PostImage, PostState
-from db.store import skip_post, store_image
+from db.store import advance_post, skip_post, store_image
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ class Scraper:
                     skip_post(post, pair.skip_reason)
                     report.skipped += 1
                 else:
-                    post.state = PostState.FETCHED.value
+                    advance_post(post, PostState.FETCHED)
                     post.skip_reason = None
                     report.fetched += 1
             elif isinstance(error, RefusedError):

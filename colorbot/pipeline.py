@@ -21,7 +21,7 @@ from tqdm import tqdm
 from colorizer.client import Colorizer, ModelIdentity
 from colorizer.inference import UnreadableImageError, encode_png, load_rgb
 from db.models import Colorization, ImageRole, Model, Post, PostImage, PostState
-from db.store import get_or_create_model, skip_post, store_image
+from db.store import advance_post, get_or_create_model, skip_post, store_image
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,5 @@ def _colorize_post(sessions, post_id: int, colorizers: list[Colorizer], model_id
             if post.attempts >= MAX_ATTEMPTS:
                 skip_post(post, f"colorizing failed {post.attempts} times: {post.last_error}")
         elif post.state == PostState.FETCHED.value:
-            post.state = PostState.COLORIZED.value
-            post.last_error = None
+            advance_post(post, PostState.COLORIZED)
             summary.posts += 1

@@ -75,6 +75,17 @@ def get_or_create_model(
     return model
 
 
+def advance_post(post: Post, state: PostState) -> None:
+    """Move a post to its next pipeline state; its error and attempt count start afresh there.
+
+    ``attempts`` counts tries at the step the post is in, so failures while fetching do not
+    count against it when colorizing or evaluating.
+    """
+    post.state = state.value
+    post.last_error = None
+    post.attempts = 0
+
+
 def skip_post(post: Post, reason: str) -> None:
     post.state = PostState.SKIPPED.value
     post.skip_reason = reason

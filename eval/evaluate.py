@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Alignment, Colorization, ImageRole, Metric, Post, PostState
 from db.models import Image as StoredImage
-from db.store import get_or_create_model
+from db.store import advance_post, get_or_create_model
 from eval.align import AlignmentResult, align, warp_into
 from eval.metrics import measure, prepare_reference
 from eval.settings import EvalSettings
@@ -107,7 +107,7 @@ def evaluate_post(session: Session, post: Post, settings: EvalSettings) -> PostE
         post.skip_reason = f"{UNALIGNED_PREFIX}: {alignment.reason}"
     post.last_error = None
     if post.state == PostState.COLORIZED.value:
-        post.state = PostState.EVALUATED.value
+        advance_post(post, PostState.EVALUATED)
     return PostEvaluation(metrics=stored, aligned=alignment.accepted)
 
 
