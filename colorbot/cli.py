@@ -299,20 +299,42 @@ def train(data, val, out, recipe, steps, batch_size, lr, optimizer, schedule, lo
 @click.option("--version", "version", default=None, help="Model version [default: the checkpoint's step].")
 @click.option("--upsampling", type=click.Choice(["guided", "bilinear"]), default="guided", show_default=True,
               help="How chroma is brought to full resolution.")
-def export(run_dir, out, name, version, upsampling):
+@click.option("--chroma-scale", default="auto", show_default=True,
+              help="Multiply the predicted U and V by this; 'auto' fits it on the run's calibration photos "
+                   "(1 when the run kept none).")
+@click.option("--min-chroma-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="With --chroma-scale auto: the least mean chroma, as a share of the true photos'.")
+def export(run_dir, out, name, version, upsampling, chroma_scale, min_chroma_ratio):
     """Export a training run's latest checkpoint as a TensorFlow SavedModel for serving.
 
     The default signature takes encoded image bytes and returns full-resolution PNG bytes, so
     TensorFlow Serving serves the folder unchanged.
     """
+    from colorizer.calibrate import fit_chroma_scale
     from colorizer.export import export_model
     from colorizer.train import load_run
 
     try:
         config, model, step = load_run(run_dir)
+        if chroma_scale == "auto":
+            listing = Path(run_dir) / "calibration.txt"
+            paths = [line for line in listing.read_text(encoding="utf-8").splitlines() if line] if listing.is_file() else []
+            scale = 1.0
+            if paths:
+                fit = fit_chroma_scale(model, paths, config.model.input_size, min_chroma_ratio=min_chroma_ratio)
+                click.echo(fit.describe())
+                scale = fit.scale
+        else:
+            try:
+                scale = float(chroma_scale)
+            except ValueError:
+                scale = -1.0
+            if not 0 <= scale <= 4:
+                raise ValueError(f"--chroma-scale must be 'auto' or a number from 0 to 4, not {chroma_scale}")
     except (FileNotFoundError, ValueError) as exc:
         raise SetupError(f"export: {exc}") from None
-    info = export_model(model, config.model, out, name=name, version=version or f"step-{step}", upsampling=upsampling)
+    info = export_model(model, config.model, out, name=name, version=version or f"step-{step}",
+                        upsampling=upsampling, chroma_scale=scale)
     click.echo(f"exported {info.name} {info.version} to {out} (weights sha256 {info.weights_sha256[:12]})")
 
 

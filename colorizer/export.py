@@ -36,6 +36,7 @@ class ExportedModelInfo:
     weights_sha256: str
     upsampling: str
     input_size: int
+    chroma_scale: float = 1.0  # the network's U and V are multiplied by this (colorizer/calibrate.py)
 
     @property
     def backbone(self) -> str:
@@ -43,21 +44,25 @@ class ExportedModelInfo:
 
 
 class _ServingModule(tf.Module):
-    def __init__(self, model: keras.Model, size: int, upsampling: str):
+    def __init__(self, model: keras.Model, size: int, upsampling: str, chroma_scale: float):
         super().__init__()
         self.model = model
         self.size = size
         self.upsampling = upsampling
+        self.chroma_scale = tf.constant(chroma_scale, tf.float32)
         # The network's input size is fixed, so this signature can only be made per model.
         self.predict_uv = tf.function(
-            lambda y: {"uv": tf.cast(self.model(y, training=False), tf.float32)},
+            lambda y: {"uv": self._uv(y)},
             input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32, name="y")],
         )
+
+    def _uv(self, y_small):
+        return tf.cast(self.model(y_small, training=False), tf.float32) * self.chroma_scale
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="rgb")])
     def colorize_rgb(self, rgb):
         y_full, y_small = network_input(rgb, self.size)
-        uv = tf.cast(self.model(y_small, training=False), tf.float32)[0]
+        uv = self._uv(y_small)[0]
         return {"rgb": recombine(y_full, y_small, uv, self.upsampling)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
@@ -73,7 +78,7 @@ class _ServingModule(tf.Module):
             images,
             fn_output_signature=tf.TensorSpec([self.size, self.size, 1], tf.float32),
         )
-        uv = tf.cast(self.model(y_small, training=False), tf.float32)
+        uv = self._uv(y_small)
 
         def finish(args):
             data, uv_one, y_small_one = args
@@ -93,13 +98,17 @@ def export_model(
     name: str,
     version: str,
     upsampling: str = "guided",
+    chroma_scale: float = 1.0,
 ) -> ExportedModelInfo:
-    """Write ``model`` to ``out`` as a SavedModel plus its weights file and ``colorbot-model.json``."""
+    """Write ``model`` to ``out`` as a SavedModel plus its weights file and ``colorbot-model.json``.
+
+    ``chroma_scale`` multiplies the network's U and V in every signature (see colorizer/calibrate.py).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / WEIGHTS_FILE
     model.save_weights(weights)
-    module = _ServingModule(model, config.input_size, upsampling)
+    module = _ServingModule(model, config.input_size, upsampling, chroma_scale)
     tf.saved_model.save(
         module,
         str(out),
@@ -116,6 +125,7 @@ def export_model(
         weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(),
         upsampling=upsampling,
         input_size=config.input_size,
+        chroma_scale=chroma_scale,
     )
     (out / MODEL_INFO).write_text(json.dumps(info.__dict__, indent=2))
     return info

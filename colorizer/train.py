@@ -9,6 +9,7 @@ step, same optimizer state, and the next batch is the one the killed run would h
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -50,6 +51,9 @@ class TrainConfig:
     sample_every: int = 200
     checkpoint_every: int = 200
     val_images: int = 500
+    # This share of the training photos (chosen by a hash of the file name, so the same photos every run)
+    # is never trained on; `colorbot export` fits the chroma scale on them.
+    calibration_share: float = 0.0
     progress: bool = True
 
     @classmethod
@@ -70,6 +74,19 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def split_calibration(paths: list[str], share: float) -> tuple[list[str], list[str]]:
+    """(training, calibration) paths: a file is for calibration when a hash of its name says so.
+
+    Hashing the name rather than shuffling keeps the split the same whatever else is in the folders.
+    """
+    if not 0 <= share < 1:
+        raise ValueError(f"calibration_share must be in [0, 1), not {share}")
+    limit = round(share * 10_000)
+    chosen = {path for path in paths
+              if int(hashlib.sha256(Path(path).name.encode()).hexdigest()[:8], 16) % 10_000 < limit}
+    return [p for p in paths if p not in chosen], [p for p in paths if p in chosen]
 
 
 def learning_rate(config: TrainConfig):
@@ -122,8 +139,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
     paths = sorted(path for folder in folders for path in find_images(folder))
     if not paths:
         raise FileNotFoundError(f"no JPEG, PNG or WebP files found below {config.data}")
+    paths, calibration_paths = split_calibration(paths, config.calibration_share)
+    (out / "calibration.txt").write_text("".join(f"{path}\n" for path in calibration_paths), encoding="utf-8")
     val_paths = find_images(config.val)[: config.val_images] if config.val else []
-    log.info("training on %d files, validating on %d", len(paths), len(val_paths))
+    log.info("training on %d files, validating on %d, %d kept for calibration",
+             len(paths), len(val_paths), len(calibration_paths))
 
     # Several GPUs: one replica each. Any GPU: float16 compute with loss scaling.
     gpus = tf.config.list_physical_devices("GPU")
