@@ -84,6 +84,19 @@ def main() -> None:
             summary[name][metric] = {"mean": float(data.mean()), "ci95": float(half), "n": int(len(data))}
         print(f"  {name:>5}: " + ", ".join(f"{metric} {s['mean']:.4g} ± {s['ci95']:.2g}"
                                           for metric, s in summary[name].items()))
+    # The same photos under both: the paired difference says more than two overlapping intervals.
+    paired = {}
+    for metric, lower_is_better in (("uv_error", True), ("delta_e_2000", True), ("psnr", False), ("auc", False)):
+        model_values, gray_values = np.array(values["model"][metric]), np.array(values["gray"][metric])
+        keep = np.isfinite(model_values) & np.isfinite(gray_values)
+        difference = model_values[keep] - gray_values[keep]
+        better = difference < 0 if lower_is_better else difference > 0
+        paired[metric] = {"mean_difference": float(difference.mean()),
+                          "ci95": float(1.96 * difference.std(ddof=1) / np.sqrt(len(difference))),
+                          "relative": float(difference.mean() / gray_values[keep].mean()),
+                          "model_better_share": float(better.mean())}
+        print(f"  model − gray {metric}: {difference.mean():+.4g} ± {paired[metric]['ci95']:.2g} "
+              f"({paired[metric]['relative']:+.1%}); model better on {better.mean():.0%} of photos")
     truth_chroma = np.mean(values["model"]["chroma_human"])
     print(f"  mean chroma: model {np.mean(values['model']['chroma_machine']):.2f}, truth {truth_chroma:.2f} "
           f"({np.mean(values['model']['chroma_machine']) / truth_chroma:.0%} of the truth's)")
@@ -91,7 +104,7 @@ def main() -> None:
         picture(rows, args.picture)
     if args.json_path:
         with open(args.json_path, "w") as file:
-            json.dump({"photos": used, "skipped_grayscale": skipped, "summary": summary,
+            json.dump({"photos": used, "skipped_grayscale": skipped, "summary": summary, "paired": paired,
                        "metrics": {k: v.label for k, v in METRICS.items()}}, file, indent=2)
 
 
