@@ -22,12 +22,23 @@ def make_engine(url: str = DEFAULT_URL, *, echo: bool = False) -> Engine:
 
     WAL lets the scheduler's jobs and a ``colorbot report`` read while another process writes;
     the busy timeout makes a second writer wait instead of failing with "database is locked".
+    It is 30 s unless the URL sets pysqlite's own ``timeout`` parameter, in seconds
+    (``sqlite:///colorbot.db?timeout=5``): a writer blocked longer than that fails with
+    "database is locked" and its job is retried at its next run.
     """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise DatabaseURLError(f"bad database URL {url!r}: not an SQLAlchemy URL") from exc
     shown = parsed.render_as_string(hide_password=True)
+    busy_timeout_ms = SQLITE_BUSY_TIMEOUT_MS
+    if parsed.get_backend_name() == "sqlite" and "timeout" in parsed.query:
+        try:
+            busy_timeout_ms = round(float(parsed.query["timeout"]) * 1000)
+        except (TypeError, ValueError):
+            busy_timeout_ms = -1
+        if busy_timeout_ms < 0:
+            raise DatabaseURLError(f"bad database URL {shown!r}: timeout must be a number of seconds >= 0")
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = Path(parsed.database).expanduser().resolve().parent
         if not folder.is_dir():
@@ -36,24 +47,24 @@ def make_engine(url: str = DEFAULT_URL, *, echo: bool = False) -> Engine:
         engine = create_engine(
             parsed,
             echo=echo,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            connect_args={"timeout": busy_timeout_ms / 1000}
             if parsed.get_backend_name() == "sqlite"
             else {},
         )
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
         raise DatabaseURLError(f"bad database URL {shown!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "connect", lambda connection, _record: _configure_sqlite(connection, busy_timeout_ms))
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINTs; take control of it.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     return engine
 
 
-def _configure_sqlite(dbapi_connection, _record) -> None:
+def _configure_sqlite(dbapi_connection, busy_timeout_ms: int) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

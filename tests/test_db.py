@@ -76,6 +76,41 @@ def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(engine):
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
+def test_the_url_timeout_sets_how_long_a_writer_waits_for_a_lock(tmp_path):
+    import sqlite3
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    url = f"sqlite:///{tmp_path / 'locked.db'}?timeout=0.5"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 500
+    holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="database is locked"):
+            with session_factory(engine).begin() as session:
+                session.add(new_post("blocked"))
+        assert time.monotonic() - started < 10
+    finally:
+        holder.rollback()
+        holder.close()
+    with session_factory(engine).begin() as session:  # the lock gone, the same engine writes again
+        session.add(new_post("after-lock"))
+    engine.dispose()
+
+
+@pytest.mark.parametrize("timeout", ["soon", "-1"])
+def test_a_bad_url_timeout_is_refused(tmp_path, timeout):
+    from db import DatabaseURLError
+
+    with pytest.raises(DatabaseURLError, match="timeout must be a number of seconds"):
+        make_engine(f"sqlite:///{tmp_path / 'x.db'}?timeout={timeout}")
+
+
 def test_foreign_keys_are_enforced(sessions):
     from db import PostImage
 
