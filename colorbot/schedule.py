@@ -102,8 +102,8 @@ def _evaluate(context: JobContext) -> int:
     from eval.evaluate import evaluate_pending
 
     summary = evaluate_pending(context.sessions, context.config.eval)
-    log.info("evaluate: %d posts evaluated (%d alignments refused), %d metrics stored, %d failed",
-             summary.posts, summary.refused, summary.metrics, summary.failed)
+    log.info("evaluate: %d posts evaluated (%d alignments refused), %d metrics stored, %d failed (%d given up)",
+             summary.posts, summary.refused, summary.metrics, summary.failed, summary.skipped)
     return summary.posts
 
 

@@ -6,6 +6,14 @@ When the alignment is refused the refusal and its reason are stored, no metrics 
 still moves to ``evaluated`` with ``skip_reason`` saying why it has no numbers: there is nothing
 more to try for it. Colorizations added later (a new model) are measured on the next run against
 the stored alignment. Each post commits on its own, so a crash loses at most the post in hand.
+
+A post that cannot be evaluated (an image missing or undecodable, a composite that does not
+split, any error of the measuring code) keeps the error in ``last_error`` with one more
+``attempts``; whatever it had half-stored is rolled back, so no colorization is left with only
+some of its metrics. After ``eval.max_attempts`` failures a colorized post is skipped with the
+last error, so it is not retried on every run for ever. (An evaluated post whose newer
+colorization cannot be measured keeps its state and is no longer retried.) Database errors (a lock
+held too long, a full disk) are not the post's fault: they fail the job and count against nothing.
 """
 
 from __future__ import annotations
@@ -19,11 +27,12 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 from sqlalchemy import exists, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Alignment, Colorization, ImageRole, Metric, Post, PostState
 from db.models import Image as StoredImage
-from db.store import advance_post, get_or_create_model
+from db.store import advance_post, get_or_create_model, skip_post
 from eval.align import AlignmentResult, align, warp_into
 from eval.metrics import measure, prepare_reference
 from eval.settings import EvalSettings
@@ -45,6 +54,7 @@ class EvaluationSummary:
     metrics: int = 0
     refused: int = 0
     failed: int = 0
+    skipped: int = 0  # failed for the last allowed time: skipped with the error
 
 
 @dataclass
@@ -66,22 +76,34 @@ def evaluate_pending(
     settings = settings or EvalSettings()
     summary = EvaluationSummary()
     with sessions() as session:
-        post_ids = list(session.scalars(_pending_posts().limit(limit)))
+        post_ids = list(session.scalars(_pending_posts(settings.max_attempts).limit(limit)))
     for post_id in post_ids:
         with sessions.begin() as session:
             post = session.get(Post, post_id)
             try:
-                outcome = evaluate_post(session, post, settings)
-            except (MissingImageError, NotACompositeError, PIL.UnidentifiedImageError, ValueError) as exc:
-                post.last_error = f"evaluate: {exc}"
-                post.attempts += 1
-                summary.failed += 1
-                log.warning("post %s not evaluated: %s", post.reddit_id, exc)
+                with session.begin_nested():
+                    outcome = evaluate_post(session, post, settings)
+            except SQLAlchemyError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one post's bad images must not stop the others
+                _record_failure(post, exc, settings.max_attempts, summary)
                 continue
         summary.posts += 1
         summary.metrics += outcome.metrics
         summary.refused += not outcome.aligned
     return summary
+
+
+def _record_failure(post: Post, exc: Exception, max_attempts: int, summary: EvaluationSummary) -> None:
+    known = (MissingImageError, NotACompositeError, PIL.UnidentifiedImageError, ValueError)
+    reason = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
+    post.last_error = f"evaluate: {reason}"[:2000]
+    post.attempts += 1
+    summary.failed += 1
+    log.warning("post %s not evaluated (attempt %d of %d): %s", post.reddit_id, post.attempts, max_attempts, reason)
+    if post.attempts >= max_attempts and post.state == PostState.COLORIZED.value:
+        skip_post(post, f"evaluation failed {post.attempts} times: {reason}"[:2000])
+        summary.skipped += 1
 
 
 def evaluate_post(session: Session, post: Post, settings: EvalSettings) -> PostEvaluation:
@@ -108,6 +130,8 @@ def evaluate_post(session: Session, post: Post, settings: EvalSettings) -> PostE
     post.last_error = None
     if post.state == PostState.COLORIZED.value:
         advance_post(post, PostState.EVALUATED)
+    else:
+        post.attempts = 0  # earlier failures at measuring a newer colorization are behind it
     return PostEvaluation(metrics=stored, aligned=alignment.accepted)
 
 
@@ -187,15 +211,19 @@ def _alignment_for(
     return row, result
 
 
-def _pending_posts():
-    """Ids of posts to evaluate: colorized ones, and measured ones with a new colorization."""
+def _pending_posts(max_attempts: int):
+    """Ids of posts to evaluate: colorized ones, and measured ones with a new colorization that
+    has not failed ``max_attempts`` times."""
     unmeasured = exists().where(
         Colorization.post_id == Post.id, ~exists().where(Metric.colorization_id == Colorization.id)
     )
     accepted = exists().where(Alignment.post_id == Post.id, Alignment.accepted.is_(True))
     return (
         select(Post.id)
-        .where(or_(Post.state == PostState.COLORIZED.value, unmeasured & accepted))
+        .where(or_(
+            Post.state == PostState.COLORIZED.value,
+            unmeasured & accepted & (Post.attempts < max_attempts),
+        ))
         .order_by(Post.created_utc, Post.id)
     )
 

@@ -30,3 +30,6 @@ class EvalSettings(BaseModel):
     min_correlation: float = Field(
         0.9, ge=-1, le=1, description="luminance correlation of original and warped colorization"
     )
+    max_attempts: int = Field(
+        3, ge=1, le=100, description="evaluation attempts per post before it is skipped with the last error"
+    )

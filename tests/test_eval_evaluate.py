@@ -13,6 +13,7 @@ from db.models import Alignment, Colorization, ImageRole, Metric, Model, Post, P
 from db.store import get_or_create_model, store_image
 from eval.evaluate import GRAY_MODEL_NAME, UNALIGNED_PREFIX, ensure_gray_baseline, evaluate_pending
 from eval.metrics import METRICS
+from eval.settings import EvalSettings
 from eval_images import gray_copy
 
 
@@ -119,3 +120,76 @@ def test_gray_baseline_is_the_original_itself_and_made_once(sessions, astronaut)
         first, second = ensure_gray_baseline(session, post), ensure_gray_baseline(session, post)
         original_link = next(link for link in post.images if link.role == "original")
         assert first.id == second.id and first.image_id == original_link.image_id
+
+
+def test_a_post_that_can_never_be_evaluated_is_skipped_after_max_attempts(sessions, astronaut):
+    with sessions.begin() as session:
+        post = Post(reddit_id="never", subreddit="colorization", created_utc=datetime.now(timezone.utc))
+        post.state = PostState.COLORIZED.value
+        session.add(post)
+        session.flush()
+        session.add(PostImage(post_id=post.id, image_id=store_image(session, png(astronaut)).id, role="original"))
+    settings = EvalSettings(max_attempts=2)
+    first = evaluate_pending(sessions, settings)
+    assert (first.failed, first.skipped) == (1, 0)
+    second = evaluate_pending(sessions, settings)
+    assert (second.failed, second.skipped) == (1, 1)
+    with sessions() as session:
+        post = session.scalars(select(Post)).one()
+        assert post.state == PostState.SKIPPED.value and post.attempts == 2
+        assert post.skip_reason.startswith("evaluation failed 2 times: ")
+        assert "no stored original and human" in post.skip_reason
+        # What the failed tries began (the gray baseline) was rolled back with them.
+        assert session.scalar(select(func.count()).select_from(Colorization)) == 0
+    third = evaluate_pending(sessions, settings)
+    assert (third.posts, third.failed) == (0, 0)  # given up: not tried again
+
+
+def test_a_failure_half_way_through_a_post_stores_none_of_its_metrics(sessions, astronaut, monkeypatch):
+    import eval.evaluate
+
+    with sessions.begin() as session:
+        post_id = add_post(session, "half", gray_copy(astronaut), astronaut[10:-6, 8:-4], machine=astronaut)
+    real_measure, calls = eval.evaluate.measure, []
+
+    def measure_once_then_fail(machine, reference):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError("image file is truncated")  # not a ValueError: once, this stopped the whole job
+        return real_measure(machine, reference)
+
+    monkeypatch.setattr(eval.evaluate, "measure", measure_once_then_fail)
+    summary = evaluate_pending(sessions)
+    assert (summary.posts, summary.failed, summary.metrics) == (0, 1, 0)
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        assert post.state == PostState.COLORIZED.value and post.attempts == 1
+        assert post.last_error == "evaluate: OSError: image file is truncated"
+        assert session.scalar(select(func.count()).select_from(Metric)) == 0
+
+    monkeypatch.setattr(eval.evaluate, "measure", real_measure)
+    summary = evaluate_pending(sessions)
+    assert (summary.posts, summary.failed) == (1, 0)
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        assert post.state == PostState.EVALUATED.value and post.last_error is None
+        assert set(metrics_of(session, post_id, "resenc")) == set(metrics_of(session, post_id, GRAY_MODEL_NAME))
+        assert len(metrics_of(session, post_id, "resenc")) == len(METRICS)
+
+
+def test_a_database_error_fails_the_run_and_counts_against_no_post(sessions, astronaut, monkeypatch):
+    import eval.evaluate
+    from sqlalchemy.exc import OperationalError
+
+    with sessions.begin() as session:
+        post_id = add_post(session, "dbx", gray_copy(astronaut), astronaut, machine=astronaut)
+
+    def database_full(*_args):
+        raise OperationalError("INSERT INTO metrics ...", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(eval.evaluate, "evaluate_post", database_full)
+    with pytest.raises(OperationalError):
+        evaluate_pending(sessions)
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        assert (post.state, post.attempts, post.last_error) == (PostState.COLORIZED.value, 0, None)
