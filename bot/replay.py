@@ -558,7 +558,7 @@ class ReplayServer:
         port: int = 0,
     ):
         self.snapshot = snapshot or Snapshot()
-        self.faults = faults or FaultPlan()
+        self.faults = faults if faults is not None else FaultPlan()  # an empty plan is falsy (len 0)
         self.subreddit_status: dict[str, str] = {}  # name -> "private" | "banned"
         self.requests: list[tuple[str, str]] = []
         self.user_agents: set[str] = set()

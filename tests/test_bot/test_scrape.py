@@ -216,3 +216,11 @@ def test_comment_link_needs_the_authors_comment(harness, sessions, server):
     harness.scrape()
     assert posts(sessions)["cl1"].layout == "comment-link"
     assert roles(sessions, "cl1") == {"original": original, "colorization": colorized}
+
+
+def test_a_fault_plan_given_empty_is_the_one_the_server_uses():
+    from bot.replay import FaultPlan, ReplayServer, Snapshot
+
+    plan = FaultPlan()  # faults are added while the server runs; empty, the plan is falsy
+    server = ReplayServer(Snapshot(), faults=plan)
+    assert server.faults is plan
