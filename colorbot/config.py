@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from bot.settings import DownloadSettings, RedditSettings, ReplySettings
 from colorizer.settings import ColorizerSettings
@@ -75,6 +77,8 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, s
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+        except OSError as exc:  # a directory, no permission, an I/O error
+            raise ConfigError(f"{file}: cannot read the configuration file: {exc.strerror or exc}") from None
     elif explicit:
         raise ConfigError(f"{file}: no such configuration file")
     source = {key: str(file) for key in _flatten(data)}
@@ -89,7 +93,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, s
             )
         if not isinstance(data.setdefault(section, {}), dict):
             raise ConfigError(f"{name}: [{section}] is not a section")
-        data[section][key] = _parse_env_value(raw)
+        data[section][key] = _parse_env_value(raw, text=_is_text_setting(section, key))
         source[f"{section}.{key}"] = f"environment variable {name}"
 
     try:
@@ -97,16 +101,42 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, s
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"])
-        where = source.get(key) or source.get(key.rsplit(".", 1)[0]) or "defaults"
         message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-        raise ConfigError(f"{key}: {message} (from {where})") from None
+        raise ConfigError(f"{key}: {message} (from {_source_of(key, source)})") from None
 
 
-def _parse_env_value(raw: str) -> Any:
+def _source_of(key: str, source: dict[str, str]) -> str:
+    """Where ``key`` was set: itself, else the nearest enclosing key (``colorizer.models`` for
+    ``colorizer.models.0.path``), else a key inside it (an unknown section set only through
+    ``COLORBOT_NOSECTION__X``)."""
+    parts = key.split(".")
+    for end in range(len(parts), 0, -1):
+        if (where := source.get(".".join(parts[:end]))) is not None:
+            return where
+    inside = [where for name, where in source.items() if name.startswith(key + ".")]
+    return inside[0] if inside else "defaults"
+
+
+def _is_text_setting(section: str, key: str) -> bool:
+    """Whether ``[section] key`` holds text (a name, a URL, a password)."""
+    section_field = Config.model_fields.get(section)
+    fields = getattr(section_field.annotation, "model_fields", {}) if section_field else {}
+    if key not in fields:
+        return False
+    annotation = fields[key].annotation
+    kinds = set(typing.get_args(annotation)) if isinstance(annotation, types.UnionType) or typing.get_origin(
+        annotation) is typing.Union else {annotation}
+    return bool(kinds & {str, SecretStr}) and kinds <= {str, SecretStr, type(None)}
+
+
+def _parse_env_value(raw: str, *, text: bool = False) -> Any:
+    """The TOML value of ``raw``, else ``raw`` itself. A text setting keeps ``raw`` verbatim unless
+    it is a quoted TOML string, so a password ``12345678`` or a user name ``true`` stays text."""
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+    return raw if text and not isinstance(value, str) else value
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[str]:
