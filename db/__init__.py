@@ -3,7 +3,7 @@
 Knows nothing of Reddit, the network or evaluation: the other packages store through it.
 """
 
-from db.engine import DatabaseURLError, make_engine, session_factory
+from db.engine import DatabaseURLError, make_engine, reading, session_factory
 from db.models import (
     Alignment,
     Base,
@@ -40,5 +40,6 @@ __all__ = [
     "Reply",
     "ReplyStatus",
     "make_engine",
+    "reading",
     "session_factory",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///colorbot.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+BEGIN_OPTION = "colorbot_sqlite_begin"
 
 
 class DatabaseURLError(ValueError):
@@ -56,7 +59,12 @@ def make_engine(url: str = DEFAULT_URL, *, echo: bool = False) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", lambda connection, _record: _configure_sqlite(connection, busy_timeout_ms))
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINTs; take control of it.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # IMMEDIATE takes the write lock at once, so a writer never fails half-way to upgrade its lock;
+        # a reading() session begins DEFERRED and, in WAL mode, holds no lock writers wait for.
+        event.listen(
+            engine, "begin",
+            lambda conn: conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(BEGIN_OPTION, 'IMMEDIATE')}"),
+        )
     return engine
 
 
@@ -72,3 +80,15 @@ def _configure_sqlite(dbapi_connection, busy_timeout_ms: int) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that only reads: on SQLite its transaction begins DEFERRED, so however long it
+    lasts (a report over thousands of posts) no writer waits for it; it must not write.
+
+    Every other session begins IMMEDIATE, taking the write lock even to read.
+    """
+    with sessions() as session:
+        session.connection(execution_options={BEGIN_OPTION: "DEFERRED"})
+        yield session

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.engine import reading
 from db.models import Alignment, Colorization, Metric, Model, Post
 from eval.evaluate import GRAY_MODEL_NAME, decode_rgb, original_and_human
 from eval.metrics import MAX_MEASURED_PIXELS, METRICS
@@ -61,7 +62,7 @@ def write_report(
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "plots").mkdir(exist_ok=True)
-    with sessions() as session:
+    with reading(sessions) as session:  # minutes over thousands of posts: must not hold the write lock
         table, posts, refused = _collect(session, filters, out_dir / "images")
     summary = summarise(table)
     table.to_csv(out_dir / "metrics.csv", index=False)

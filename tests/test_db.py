@@ -103,6 +103,34 @@ def test_the_url_timeout_sets_how_long_a_writer_waits_for_a_lock(tmp_path):
     engine.dispose()
 
 
+def test_a_reading_session_holds_no_lock_that_writers_wait_for(tmp_path):
+    import sqlite3
+
+    from db import reading
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'read.db'}?timeout=0.2")
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        session.add(new_post("first"))
+    writer = sqlite3.connect(tmp_path / "read.db", timeout=0.2, isolation_level=None)
+    with reading(sessions) as session:
+        assert session.scalars(select(Post.reddit_id)).all() == ["first"]
+        writer.execute("BEGIN IMMEDIATE")  # would fail with "database is locked" under a writing session
+        writer.execute("INSERT INTO posts (reddit_id, subreddit, title, permalink, url, created_utc, score, nsfw, "
+                       "removed, layout, state, attempts, first_seen, updated_at) VALUES ('second', 'c', '', '', '', "
+                       "'2026-01-01', 0, 0, 0, 'unknown', 'new', 0, '2026-01-01', '2026-01-01')")
+        writer.execute("COMMIT")
+        assert session.scalars(select(Post.reddit_id)).all() == ["first"]  # one consistent snapshot
+    with sessions() as session:
+        assert sorted(session.scalars(select(Post.reddit_id))) == ["first", "second"]
+        other = sqlite3.connect(tmp_path / "read.db", timeout=0.2, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):  # an ordinary session does hold it
+            other.execute("BEGIN IMMEDIATE")
+    writer.close()
+    engine.dispose()
+
+
 @pytest.mark.parametrize("timeout", ["soon", "-1"])
 def test_a_bad_url_timeout_is_refused(tmp_path, timeout):
     from db import DatabaseURLError
