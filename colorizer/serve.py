@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -109,6 +110,12 @@ class Batcher:
         self._worker.join()
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    # http.server's listen backlog of 5 made a burst of clients connecting at once see their
+    # connections dropped before the queue could even answer them 503.
+    request_queue_size = 1024
+
+
 class ModelServer:
     """The HTTP server around one model; ``start``/``stop`` or use it as a context manager."""
 
@@ -119,7 +126,7 @@ class ModelServer:
         self.settings = settings or ServeSettings()
         self.batcher = Batcher(colorize, self.settings)
         self.accepting = True
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -129,7 +136,7 @@ class ModelServer:
 
     def start(self) -> ModelServer:
         handler = type("Handler", (_Handler,), {"server_model": self})
-        self._httpd = ThreadingHTTPServer((self.settings.host, self.settings.port), handler)
+        self._httpd = _HTTPServer((self.settings.host, self.settings.port), handler)
         self._httpd.daemon_threads = False  # stop() waits for requests in flight
         self._httpd.block_on_close = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="model-server", daemon=True)
@@ -169,6 +176,30 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line, headers too long) in JSON, as ours are."""
+        self.close_connection = True
+        self._json(code, {"error": message or HTTPStatus(code).phrase}, {"Connection": "close"})
+
+    def _methods_allowed(self) -> str | None:
+        """The methods this path answers, or None for an unknown path."""
+        name = self.server_model.name
+        if self.path == f"/v1/models/{name}:predict":
+            return "POST"
+        if self.path == "/healthz" or self.path.rstrip("/") == f"/v1/models/{name}":
+            return "GET"
+        return None
+
+    def _refuse_method(self) -> None:
+        self.close_connection = True  # whatever body came with the request is left unread
+        allowed = self._methods_allowed()
+        if allowed is None:
+            self._json(404, {"error": f"no such endpoint: {self.path} (this server serves model {self.server_model.name!r})"})
+        else:
+            self._json(405, {"error": f"{self.command} not allowed on {self.path}; use {allowed}"}, {"Allow": allowed})
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method
+
     def do_GET(self) -> None:
         model = self.server_model
         if self.path == "/healthz":
@@ -179,13 +210,13 @@ class _Handler(BaseHTTPRequestHandler):
                 {"version": model.version, "state": state, "status": {"error_code": "OK", "error_message": ""}}
             ]})
         else:
-            self._json(404, {"error": f"no such endpoint: {self.path}"})
+            self._refuse_method()
 
     def do_POST(self) -> None:
         model = self.server_model
         try:
             if self.path != f"/v1/models/{model.name}:predict":
-                raise RequestError(404, f"no such endpoint: {self.path} (this server serves model {model.name!r})")
+                return self._refuse_method()
             images = self._read_images()
             if not model.accepting:
                 raise RequestError(503, "server is stopping", {"Retry-After": str(model.settings.retry_after_s)})
@@ -208,15 +239,28 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
+            self.close_connection = True  # a body of unknown length may follow
             raise RequestError(411, "Content-Length required") from None
+        if length < 0:
+            self.close_connection = True
+            raise RequestError(400, f"Content-Length {length} is negative")
         if length > settings.max_body_bytes:
             self.close_connection = True  # the unread body makes the connection unusable
             raise RequestError(413, f"body of {length} bytes is over the limit of {settings.max_body_bytes}")
-        raw = self.rfile.read(length)
+        try:
+            raw = self.rfile.read(length)
+        except TimeoutError:  # the client stalled mid-body: the handler's socket time-out ends the wait
+            self.close_connection = True
+            raise RequestError(408, f"body not received within {self.timeout} s") from None
+        if len(raw) < length:
+            self.close_connection = True
+            raise RequestError(400, f"body ended after {len(raw)} of the {length} bytes announced")
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RequestError(400, f"body is not JSON: {exc}") from None
+            raise RequestError(400, f'body is not JSON ({exc}); expected {{"instances": [{{"b64": ...}}]}}') from None
+        except RecursionError:
+            raise RequestError(400, "body is JSON nested too deeply") from None
         instances = body.get("instances") if isinstance(body, dict) else None
         if not isinstance(instances, list) or not instances:
             raise RequestError(400, 'expected {"instances": [{"b64": "<base64 image>"}, ...]}')
@@ -245,4 +289,5 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
