@@ -348,9 +348,16 @@ def export(run_dir, out, name, version, upsampling, chroma_scale, min_chroma_rat
 def colorize(app: App, images, out, model_dir, batch_size):
     """Colorize photos at full resolution; colour photos are turned gray first.
 
-    Writes OUT/<name>.png for each input. A file that cannot be read gets one line on stderr and
-    the rest go on; the exit code is 1 if any failed.
+    Writes OUT/<name>.png for each input (inputs sharing a name get <name>-2.png, -3, ... in the
+    order given); an animated image gives its first frame. A file that cannot be read or written
+    gets one line on stderr and the rest go on; the exit code is 1 if any failed.
     """
+    out_dir = Path(out)
+    try:  # before TensorFlow and the model load: a typo in --out should not cost that wait
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SetupError(f"colorize: cannot create the output folder {out}: {exc.strerror or exc}") from None
+
     from colorizer.client import LocalColorizer, RemoteColorizerError, open_colorizers
     from colorizer.inference import UnreadableImageError, encode_png, load_rgb
 
@@ -358,25 +365,43 @@ def colorize(app: App, images, out, model_dir, batch_size):
         model = LocalColorizer(model_dir) if model_dir else open_colorizers(app.config.colorizer.models)[0]
     except (FileNotFoundError, OSError, ValueError, RemoteColorizerError) as exc:
         raise SetupError(f"colorize: cannot load model: {str(exc).splitlines()[0]}") from None
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = [out_dir / name for name in _unique_png_names(images)]
     size = batch_size or app.config.colorizer.batch_size
     failed = 0
     for start in range(0, len(images), size):
-        batch, names = [], []
-        for path in images[start : start + size]:
+        batch, numbers = [], []
+        for number in range(start, min(start + size, len(images))):
             try:
-                batch.append(load_rgb(path))
-                names.append(path)
+                batch.append(load_rgb(images[number]))
+                numbers.append(number)
             except (UnreadableImageError, OSError) as exc:
                 failed += 1
-                click.echo(f"colorbot: {path}: {exc}", err=True)
-        for path, result in zip(names, model.colorize(batch)):
-            target = out_dir / f"{Path(path).stem}.png"
-            target.write_bytes(encode_png(result))
-            click.echo(str(target))
+                click.echo(f"colorbot: {images[number]}: {exc}", err=True)
+        for number, result in zip(numbers, model.colorize(batch)):
+            try:
+                targets[number].write_bytes(encode_png(result))
+            except OSError as exc:
+                failed += 1
+                click.echo(f"colorbot: {images[number]}: cannot write {targets[number]}: {exc.strerror or exc}", err=True)
+                continue
+            click.echo(str(targets[number]))
     if failed:
         raise SystemExit(1)
+
+
+def _unique_png_names(paths) -> list[str]:
+    """``<stem>.png`` per input; a stem seen before gets ``-2``, ``-3``, ... so no result overwrites another."""
+    used: set[str] = set()
+    names = []
+    for path in paths:
+        stem = Path(path).stem or "image"
+        name, count = f"{stem}.png", 1
+        while name in used:
+            count += 1
+            name = f"{stem}-{count}.png"
+        used.add(name)
+        names.append(name)
+    return names
 
 
 @cli.command("evaluate")
