@@ -35,7 +35,8 @@ def load_rgb(source: str | bytes | io.BytesIO, *, max_pixels: int = 200_000_000)
     """Any image PIL reads, in any mode and orientation, as an upright uint8 RGB array.
 
     Alpha is composited onto white; 16-bit and float images are scaled to 8 bits; CMYK and
-    palette images are converted; the EXIF orientation is applied.
+    palette images are converted; the EXIF orientation is applied; an animated image (GIF, APNG,
+    WebP) gives its first frame.
     """
     file = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
