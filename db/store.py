@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,10 +12,12 @@ from typing import Any
 
 import PIL.Image
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Base, Image, JobRun, Model, Post, PostState, utcnow
+
+log = logging.getLogger(__name__)
 
 
 class NotAnImageError(ValueError):
@@ -96,15 +99,19 @@ def job_run(sessions: sessionmaker[Session], job: str) -> Iterator[JobRun]:
     """Record one run of ``job`` in ``job_runs``: its start at once, its end and outcome after.
 
     The caller sets ``run.items``; an exception marks the run failed with its message and is
-    re-raised, so a scheduler can log it and carry on.
+    re-raised, so a scheduler can log it and carry on. When the end cannot be written (the database
+    locked for too long, the disk full), the job's own exception is still the one raised, and the
+    row stays ``running``.
     """
     started = time.monotonic()
     with sessions.begin() as session:
         run = JobRun(job=job)
         session.add(run)
+    failed = False
     try:
         yield run
     except BaseException as exc:
+        failed = True
         run.status = "failed" if isinstance(exc, Exception) else "interrupted"
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
         raise
@@ -113,8 +120,13 @@ def job_run(sessions: sessionmaker[Session], job: str) -> Iterator[JobRun]:
     finally:
         run.finished_at = utcnow()
         run.seconds = time.monotonic() - started
-        with sessions.begin() as session:
-            session.merge(run)
+        try:
+            with sessions.begin() as session:
+                session.merge(run)
+        except SQLAlchemyError as exc:
+            if not failed:
+                raise
+            log.error("job %s: its failure could not be recorded in job_runs either: %s", job, str(exc).splitlines()[0])
 
 
 def table_counts(session: Session) -> dict[str, int]:
