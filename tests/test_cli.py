@@ -1,4 +1,7 @@
-"""The command line: help texts, and one-line errors for bad configuration."""
+"""The command line: help texts, and one-line errors for a bad --config or database URL.
+
+The full table of configuration errors is in tests/reliability/test_bad_input.py.
+"""
 
 from __future__ import annotations
 
@@ -57,23 +60,10 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0]
 
 
-def test_unknown_key_in_the_config_file_is_named(tmp_path):
-    (tmp_path / "colorbot.toml").write_text('[reddit]\nclient_idd = "x"\n')
-    result = run_colorbot("db", "stats", cwd=tmp_path)
-    assert_one_line_error(result, "reddit.client_idd", "unknown key", "colorbot.toml")
-
-
 def test_wrongly_typed_value_is_named(tmp_path):
     (tmp_path / "other.toml").write_text('[download]\nmax_bytes = "lots"\n')
     result = run_colorbot("--config", "other.toml", "db", "stats", cwd=tmp_path)
     assert_one_line_error(result, "download.max_bytes", "other.toml")
-
-
-def test_unknown_environment_variable_is_named(tmp_path):
-    result = run_colorbot(
-        "db", "stats", cwd=tmp_path, env_extra={"COLORBOT_DATABASE__URI": "sqlite:///x.db"}
-    )
-    assert_one_line_error(result, "database.uri", "COLORBOT_DATABASE__URI")
 
 
 def test_missing_explicit_config_file_is_an_error(tmp_path):

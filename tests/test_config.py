@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import pytest
-
-from colorbot.config import ConfigError, load_config
+from colorbot.config import load_config
 
 
 def test_defaults_without_a_file(tmp_path, monkeypatch):
@@ -37,24 +35,3 @@ def test_secrets_do_not_show_in_reprs_or_dumps():
     )
     for text in (repr(config), str(config), config.model_dump_json()):
         assert "s3cret" not in text and "pw123456" not in text
-
-
-@pytest.mark.parametrize(
-    "toml, message",
-    [
-        ("[reddit]\nlistng = 'new'\n", "reddit.listng: unknown key"),
-        ("[reddit]\nlisting = 'best'\n", "reddit.listing"),
-        ("[nosection]\nx = 1\n", "nosection: unknown key"),
-        ("[reddit\n", "not valid TOML"),
-    ],
-)
-def test_bad_files_name_the_key(tmp_path, toml, message):
-    file = tmp_path / "c.toml"
-    file.write_text(toml)
-    with pytest.raises(ConfigError, match=message):
-        load_config(file, environ={})
-
-
-def test_malformed_environment_variable():
-    with pytest.raises(ConfigError, match="COLORBOT_LIMIT"):
-        load_config(None, environ={"COLORBOT_LIMIT": "5"})
