@@ -8,9 +8,12 @@ settings, library versions) and the ``images/`` and ``plots/`` it shows.
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
 import platform
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -65,7 +68,7 @@ def write_report(
     with reading(sessions) as session:  # minutes over thousands of posts: must not hold the write lock
         table, posts, refused = _collect(session, filters, out_dir / "images")
     summary = summarise(table)
-    table.to_csv(out_dir / "metrics.csv", index=False)
+    write_file(out_dir / "metrics.csv", table.to_csv(index=False))
     plots = _plot(table, out_dir / "plots")
     context = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -86,13 +89,27 @@ def write_report(
         "preprocessing": _PREPROCESSING,
         "libraries": _library_versions(),
     }
-    (out_dir / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2), encoding="utf-8")
-    (out_dir / "settings.json").write_text(json.dumps(settings_record, indent=2), encoding="utf-8")
+    write_file(out_dir / "summary.json", json.dumps(_json_ready(summary), indent=2))
+    write_file(out_dir / "settings.json", json.dumps(settings_record, indent=2))
     environment = _templates()
-    (out_dir / "summary.md").write_text(environment.get_template("summary.md.j2").render(**context), encoding="utf-8")
+    write_file(out_dir / "summary.md", environment.get_template("summary.md.j2").render(**context))
     index = out_dir / "index.html"
-    index.write_text(environment.get_template("report.html.j2").render(**context), encoding="utf-8")
+    write_file(index, environment.get_template("report.html.j2").render(**context))
     return index
+
+
+def write_file(path: Path, content: str | bytes) -> None:
+    """Replace ``path`` with ``content`` whole or not at all: a write that fails half-way (a full
+    disk) leaves the previous report's file as it was instead of a truncated one."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    partial = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content.encode("utf-8") if isinstance(content, str) else content)
+        os.chmod(partial, 0o644)  # mkstemp's 0600 would hide the report from a web server's user
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def summarise(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -198,7 +215,9 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
 def _thumbnail(rgb: np.ndarray, image_dir: Path, name: str) -> str:
     image = PIL.Image.fromarray(rgb)
     image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    image.save(image_dir / name, format="JPEG", quality=88)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=88)
+    write_file(image_dir / name, buffer.getvalue())
     return f"images/{name}"
 
 
@@ -249,7 +268,9 @@ def _plot(table: pd.DataFrame, plot_dir: Path) -> dict[str, str]:
 
 
 def _save(figure: Figure, path: Path) -> str:
-    figure.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    write_file(path, buffer.getvalue())
     return f"plots/{path.name}"
 
 

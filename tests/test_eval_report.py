@@ -103,3 +103,26 @@ def test_report_of_an_empty_database(engine, tmp_path):
     index = write_report(session_factory(engine), tmp_path / "empty")
     assert index.is_file()
     assert pd.read_csv(index.parent / "metrics.csv").empty
+
+
+FULL_DISK_REPORT = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+from db import make_engine, session_factory
+from eval.report import write_report
+write_report(session_factory(make_engine(sys.argv[1])), sys.argv[2])
+"""
+
+
+def test_a_report_the_disk_cannot_hold_leaves_the_previous_one_whole(report, db_url):
+    import subprocess
+    import sys
+
+    folder = report.parent
+    before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    failed = subprocess.run([sys.executable, "-c", FULL_DISK_REPORT, db_url, str(folder)],
+                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert failed.returncode != 0 and "File too large" in failed.stderr
+    after = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    assert after == before  # every file as it was: none truncated, no partial file left behind
