@@ -28,6 +28,10 @@ MIME_EXTENSIONS = {
 }
 DELETED = "[deleted]"
 REMOVED = "[removed]"
+INT_COLUMN_MAX = 2**31 - 1  # score and num_comments go to Integer columns (32-bit on PostgreSQL)
+# Never in a real URL; urlsplit drops tabs and newlines silently, so the host it reports could
+# differ from the one a downloader would see.
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]|\s")
 
 
 class MalformedPostError(ValueError):
@@ -47,13 +51,14 @@ def _bool(data: Mapping[str, Any], key: str) -> bool:
 
 
 def _int(data: Mapping[str, Any], key: str, default: int = 0) -> int:
+    """An int within the range of an Integer column (a score of 10**30 would fail the insert)."""
     value = data.get(key)
     if isinstance(value, bool):
         return default
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        value = int(value)
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value == value and abs(value) < 2**62:
-        return int(value)
+        return max(-INT_COLUMN_MAX, min(INT_COLUMN_MAX, value))
     return default
 
 
@@ -71,7 +76,9 @@ def _url(value: Any) -> str | None:
     """An http(s) URL with Reddit's HTML escaping (``&amp;``) undone, or None."""
     if not isinstance(value, str) or not value:
         return None
-    url = html.unescape(value.strip())
+    url = html.unescape(value).strip()
+    if _UNSAFE_IN_URL.search(url):
+        return None
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -280,7 +287,7 @@ def _single_image(data: Mapping[str, Any]) -> ImageRef | None:
     preview = _list(_dict(data, "preview"), "images")
     if preview and isinstance(preview[0], Mapping):
         source = _url(_dict(preview[0], "source").get("url"))
-        if source and (urls or hint == "image"):
+        if source and source not in urls and (urls or hint == "image"):
             urls.append(source)
     return ImageRef(urls=tuple(urls)) if urls else None
 
@@ -291,6 +298,8 @@ def normalize_image_url(url: str) -> str | None:
     ``https://imgur.com/abc`` (an Imgur page for one image) becomes ``https://i.imgur.com/abc.jpg``;
     albums and other pages give None.
     """
+    if _UNSAFE_IN_URL.search(url):
+        return None
     try:
         parts = urlsplit(url)
     except ValueError:
