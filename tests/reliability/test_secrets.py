@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
