@@ -1,0 +1,1017 @@
+"""Soak: the whole chain over thousands of replayed posts, with faults, kills, a locked database and a
+full disk, then a check that every post was completed once and nothing committed was lost.
+
+Run by hand:  .venv/bin/python benchmarks/soak.py [--posts 5000] [--kills 6] [--seed 1] [--keep DIR]
+
+What it does, in one folder:
+
+1. serves ``--posts`` synthetic posts (gallery / composite / comment-link, small photos so that
+   evaluating thousands of pairs stays affordable) from the Reddit replay server on 127.0.0.1, and
+   exports a tiny residual-encoder model (as the tests' ``tiny_models`` fixture does);
+2. runs ``colorbot run --once`` (scrape → colorize → evaluate → report) as a subprocess again and
+   again while faults are injected:
+
+   * Reddit's API answers 429 (with Retry-After), 500, 503, a stall longer than PRAW's time-out or a
+     dropped connection for a seeded share of requests; image hosts do the same plus truncated
+     bodies and HTML, for another share;
+   * some posts' images are broken for good (HTML, truncated file, zero bytes, larger than
+     ``download.max_bytes``, a PNG declaring 10^10 pixels): those posts must end skipped with the
+     reason; others fail through one whole run only: those must end evaluated;
+   * a second process holds the database's write lock (``BEGIN IMMEDIATE``) for less than the busy
+     time-out (the run must carry on, no "database is locked") and for longer (the run must say
+     "database is locked" and exit non-zero);
+   * the disk fills: with the WAL emptied first, the run may not write past 512 KiB into any file
+     (``RLIMIT_FSIZE``, with SIGXFSZ ignored so writes fail with EFBIG the way a full disk fails
+     them; a tmpfs would need mount rights CI may not have); the run must exit non-zero with the
+     database's error and leave an intact database and the previous report whole;
+   * the process is SIGKILLed at seeded random points (while scraping, colorizing, evaluating, or
+     at a random second) ``--kills`` times and restarted;
+
+3. then runs without faults until a run leaves nothing to do, plus one more that must change
+   nothing (the fixed point).
+
+After every run it reads the database and checks that everything committed before is still there
+unchanged (posts, images, image links, colorizations, alignments, metrics), that no post went
+back a state and that the report on disk is whole; at the end it checks that every post of the snapshot is stored exactly once and
+finished (evaluated, or skipped with a reason), that each evaluated post has one colorization per
+model and the gray baseline, one alignment and a full set of metrics, that nothing is duplicated,
+that stored image bytes still hash to their key, that the report covers every measured
+colorization, and ``PRAGMA integrity_check`` / ``foreign_key_check``.
+
+It prints a table and one JSON line: posts, faults injected by kind, runs / kills / failures, wall
+time, posts/s, peak RSS of the colorbot processes and of this process (which runs the replay
+server), database size, and the checks; the exit code is 1 if any check failed.
+
+``tests/reliability/test_faults.py`` runs :func:`run_soak` at small scale; the harness lives here,
+beside the other benchmarks, because it is a benchmark first, and the product packages import
+neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import functools
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.scrape import compose, encode, gray  # noqa: E402
+from bot.replay import Fault, FaultPlan, ReplayServer, Snapshot, bomb_png, build_snapshot  # noqa: E402
+
+STATE_RANK = {"new": 0, "fetched": 1, "colorized": 2, "evaluated": 3, "replied": 4, "skipped": 5}
+PENDING_STATES = ("new", "fetched", "colorized")
+API_PREFIXES = ("/r/", "/comments/", "/api/info")
+IMAGE_PREFIXES = ("/i/", "/preview/")
+API_FAULT_KINDS = ("500", "503", "slow", "drop", "429")  # 429 last: it ends the scrape it hits
+IMAGE_FAULT_KINDS = ("429", "500", "503", "slow", "drop", "truncate", "html")
+# Broken for good: how the image host serves the post's images, and what the skip reason must say.
+PERMANENT_KINDS = {
+    "html": "got text/html, not an image",
+    "truncated-file": "does not decode",
+    "zero-bytes": "no image header",
+    "oversized": "download.max_bytes",
+    "bomb": "download.max_pixels",
+}
+# Broken through one whole run only: the post must be evaluated in the end.
+TRANSIENT_KINDS = ("429", "500", "503", "truncate", "html", "drop", "slow")
+DISK_FULL_ERRORS = ("disk I/O error", "database or disk is full", "File too large")
+LOCKED_ERROR = "database is locked"
+TINY_MODEL = {"backbone": "tiny", "weights": None, "input_size": 64, "tiny_widths": [8, 8, 16, 16, 16]}
+
+
+# -- the plan -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SoakPlan:
+    """Everything a soak does; the defaults are the 5,000-post run of ``benchmarks/soak.py``."""
+
+    posts: int = 5000
+    distinct: int = 100  # different scenes, reused under new post ids (images are stored once per content)
+    width: int = 128  # evaluation dominates the soak: at 128 × 96 a post costs half what it does at 192 × 144
+    height: int = 96
+    seed: int = 1
+    kills: int = 6
+    api_fault_rate: float = 0.03  # share of Reddit API requests answered with a fault
+    image_fault_rate: float = 0.03  # share of image requests answered with a fault
+    broken_per_kind: int = 3  # posts per permanent and per transient breakage
+    busy_timeout_s: float = 4.0  # sqlite busy time-out, via the database URL's ?timeout=
+    short_lock_s: float = 1.5
+    long_lock_s: float = 10.0
+    disk_room_bytes: int = 512 * 1024  # how far the full-disk run's files may grow
+    max_attempts: int = 3  # reddit.max_attempts and eval.max_attempts
+    max_fault_runs: int = 0  # 0: kills * 2 + 6
+    max_final_runs: int = 8
+    run_timeout_s: float = 3600.0
+    models: list[Path] = field(default_factory=list)  # exported models; empty: export one tiny model
+
+    def fault_run_cap(self) -> int:
+        return self.max_fault_runs or self.kills * 2 + 6
+
+
+@dataclass
+class Trigger:
+    """A point in a run: when ``table`` has grown by ``rows`` since ``baseline``, or ``seconds`` after start."""
+
+    table: str | None = None
+    rows: int = 0
+    seconds: float | None = None
+
+    def describe(self) -> str:
+        return f"{self.table} +{self.rows}" if self.table else f"{self.seconds:.1f} s"
+
+
+@dataclass
+class RunSpec:
+    purpose: str  # "kill", "short-lock", "long-lock", "disk-full", "final"
+    kill: Trigger | None = None
+    lock: Trigger | None = None
+    lock_s: float = 0.0
+    fsize_bytes: int | None = None
+
+
+@dataclass
+class RunRecord:
+    number: int
+    purpose: str
+    exit_code: int | None
+    killed: bool
+    seconds: float
+    peak_rss_mib: float
+    trigger: str = ""
+    lock: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class SoakResult:
+    plan: dict[str, Any]
+    posts: int
+    runs: list[RunRecord]
+    faults: dict[str, int]
+    kills: int
+    wall_s: float
+    final_states: dict[str, int]
+    skip_reasons: dict[str, int]
+    counts: dict[str, int]
+    colorbot_peak_rss_mib: float
+    children_peak_rss_mib: float
+    harness_peak_rss_mib: float
+    db_bytes: int
+    checks: list[Check]
+    work_dir: str
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok]
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "posts": self.posts,
+            "wall_s": round(self.wall_s, 1),
+            "posts_per_s": round(self.posts / self.wall_s, 2) if self.wall_s else None,
+            "runs": len(self.runs),
+            "kills": self.kills,
+            "failed_runs": sum(1 for run in self.runs if not run.killed and run.exit_code != 0),
+            "faults": self.faults,
+            "final_states": self.final_states,
+            "skip_reasons": self.skip_reasons,
+            "counts": self.counts,
+            "colorbot_peak_rss_mib": round(self.colorbot_peak_rss_mib, 1),
+            "children_peak_rss_mib": round(self.children_peak_rss_mib, 1),
+            "harness_peak_rss_mib": round(self.harness_peak_rss_mib, 1),
+            "db_mib": round(self.db_bytes / 2**20, 1),
+            "checks_failed": [f"{check.name}: {check.detail}" for check in self.failed_checks],
+            "ok": self.ok,
+        }
+
+
+# -- the snapshot -------------------------------------------------------------------------------
+
+
+def textured_scene(seed: int, width: int, height: int) -> np.ndarray:
+    """A colour photo with enough corners for SIFT to register most of them even at 128 × 96."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rgb = np.stack([90 + 0.6 * y * 240 / height, 140 + 0.1 * x, 200 - 0.6 * y * 240 / height], axis=-1)
+    for _ in range(max(20, width * height // 1200)):
+        h, w = rng.integers(6, max(8, height // 5)), rng.integers(6, max(8, width // 7))
+        y0, x0 = rng.integers(0, height - h), rng.integers(0, width - w)
+        rgb[y0 : y0 + h, x0 : x0 + w] = rng.integers(30, 230, 3)
+    rgb += rng.normal(0, 2.0, rgb.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class Designed:
+    """Posts broken on purpose: post id -> kind."""
+
+    permanent: dict[str, str] = field(default_factory=dict)
+    transient: dict[str, str] = field(default_factory=dict)
+
+    def all(self) -> set[str]:
+        return set(self.permanent) | set(self.transient)
+
+
+def post_of_path(path: str) -> str | None:
+    """The post id a replay request is about (image names and ids start with the 6-character id)."""
+    for prefix in IMAGE_PREFIXES + ("/comments/",):
+        if path.startswith(prefix):
+            return path[len(prefix) : len(prefix) + 6]
+    return None
+
+
+def build_soak_snapshot(plan: SoakPlan) -> tuple[Snapshot, Designed]:
+    scenes = [textured_scene(plan.seed * 100_000 + n, plan.width, plan.height) for n in range(plan.distinct)]
+    pairs = [(encode(gray(rgb)), encode(rgb)) for rgb in scenes]
+    snapshot = build_snapshot((pairs[n % plan.distinct] for n in range(plan.posts)),
+                              compose=functools.lru_cache(maxsize=None)(compose))  # same pair, same composite
+    rng = random.Random(plan.seed)
+    ids = sorted(post["id"] for post in snapshot.posts)
+    wanted = plan.broken_per_kind * (len(PERMANENT_KINDS) + len(TRANSIENT_KINDS))
+    if wanted > len(ids) // 2:
+        raise ValueError(f"{plan.posts} posts are too few for {plan.broken_per_kind} broken posts per kind")
+    chosen = rng.sample(ids, wanted)
+    designed = Designed()
+    kinds = [kind for kind in PERMANENT_KINDS for _ in range(plan.broken_per_kind)]
+    designed.permanent = dict(zip(chosen[: len(kinds)], kinds))
+    transient = [kind for kind in TRANSIENT_KINDS for _ in range(plan.broken_per_kind)]
+    designed.transient = dict(zip(chosen[len(kinds) :], transient))
+
+    oversized = encode(scenes[0]) + bytes(2 * 1024 * 1024)  # a real JPEG, padded past download.max_bytes
+    bomb = bomb_png(100_000, 100_000, padding=0)
+    for name in list(snapshot.images):
+        kind = designed.permanent.get(name[:6])
+        if kind == "truncated-file":
+            snapshot.images[name] = snapshot.images[name][: len(snapshot.images[name]) // 2]
+        elif kind == "zero-bytes":
+            snapshot.images[name] = b""
+        elif kind == "oversized":
+            snapshot.images[name] = oversized
+        elif kind == "bomb":
+            snapshot.images[name] = bomb
+    return snapshot, designed
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+class SoakFaults(FaultPlan):
+    """The replay server's faults during a soak, counted by kind.
+
+    * ``html`` for ever on the images of posts designed broken that way (the host serves a page);
+    * designed transient breakage: every request for the post's images fails during the first run
+      that asks for one, and none after;
+    * a seeded share of the other API and image requests fails at random; until each kind has been
+      injected once, every other request of its channel gets the next missing kind, so that a
+      small soak sees every kind too.
+    """
+
+    def __init__(self, plan: SoakPlan, designed: Designed):
+        super().__init__()
+        self.plan = plan
+        self.designed = designed
+        self.random_on = True
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._rng = random.Random(plan.seed * 7919)
+        self._missing = {"api": list(API_FAULT_KINDS), "image": list(IMAGE_FAULT_KINDS)}
+        self._seen = {"api": 0, "image": 0}
+        self._transient_hit: set[str] = set()
+        self._transient_done: set[str] = set()
+        self._guard = threading.Lock()
+        self.api_slow_s = 2.5
+        self.image_slow_s = 1.5
+
+    def end_run(self) -> None:
+        """A run ended: transient breakage that was hit in it is over."""
+        with self._guard:
+            self._transient_done |= self._transient_hit
+
+    def take(self, path: str, query: str = "") -> Fault | None:
+        post = post_of_path(path)
+        with self._guard:
+            if post is not None and path.startswith(IMAGE_PREFIXES):
+                if self.designed.permanent.get(post) == "html":
+                    return self._count("designed permanent html", Fault("html"))
+                kind = self.designed.transient.get(post)
+                if kind is not None and post not in self._transient_done:
+                    self._transient_hit.add(post)
+                    # A Retry-After longer than download.max_retry_after_s defers the post at once.
+                    return self._count(f"designed transient {kind}",
+                                       Fault(kind, retry_after=30.0, delay_s=self.image_slow_s))
+            if not self.random_on or post in self.designed.all():
+                return None
+            channel = "api" if path.startswith(API_PREFIXES) else "image" if path.startswith(IMAGE_PREFIXES) else None
+            if channel is None:
+                return None
+            self._seen[channel] += 1
+            rate = self.plan.api_fault_rate if channel == "api" else self.plan.image_fault_rate
+            kinds = API_FAULT_KINDS if channel == "api" else IMAGE_FAULT_KINDS
+            if self._missing[channel] and self._seen[channel] % 2 == 0:
+                kind = self._missing[channel].pop(0)
+            elif self._rng.random() < rate:
+                kind = self._rng.choice(kinds)
+                if kind in self._missing[channel]:
+                    self._missing[channel].remove(kind)
+            else:
+                return None
+            slow = self.api_slow_s if channel == "api" else self.image_slow_s
+            retry_after = 1.0 if channel == "api" else 0.2
+            return self._count(f"{channel} {kind}", Fault(kind, retry_after=retry_after, delay_s=slow))
+
+    def _count(self, name: str, fault: Fault) -> Fault:
+        self.counts[name] += 1
+        return fault
+
+
+# -- the database, read from outside ------------------------------------------------------------
+
+PROGRESS_TABLES = ("job_runs", "posts", "post_images", "colorizations", "alignments", "metrics")
+
+
+def connect_readonly(db: Path) -> sqlite3.Connection:
+    # A plain deferred reader: in WAL mode it never blocks the writers it watches.
+    return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60, isolation_level=None)
+
+
+def progress(conn: sqlite3.Connection) -> dict[str, int]:
+    found = {}
+    for table in PROGRESS_TABLES:
+        try:
+            found[table] = conn.execute(f"select coalesce(max(id), 0) from {table}").fetchone()[0]
+        except sqlite3.OperationalError:  # not created yet
+            found[table] = 0
+    return found
+
+
+def remaining_work(db: Path, posts: int) -> dict[str, int]:
+    """Rows the chain still has to add: posts to store, posts to colorize, posts to evaluate."""
+    if not db.exists():
+        return {"posts": posts, "colorizations": posts, "alignments": posts}
+    with connect_readonly(db) as conn:
+        try:
+            stored = conn.execute("select count(*) from posts").fetchone()[0]
+            states = dict(conn.execute("select state, count(*) from posts group by state").fetchall())
+        except sqlite3.OperationalError:
+            return {"posts": posts, "colorizations": posts, "alignments": posts}
+    to_colorize = states.get("new", 0) + states.get("fetched", 0) + posts - stored
+    return {
+        "posts": posts - stored,
+        "colorizations": to_colorize,
+        "alignments": to_colorize + states.get("colorized", 0),
+    }
+
+
+@dataclass
+class Committed:
+    """Everything committed, keyed so that a later read can tell whether any of it was lost or changed."""
+
+    posts: dict[str, tuple[int, str]]
+    images: dict[int, str]
+    post_images: dict[int, tuple[int, int, str]]
+    colorizations: dict[int, tuple[int, int, int]]
+    alignments: dict[int, tuple[int, int]]
+    metric_ids: np.ndarray
+    metric_rows: np.ndarray  # (colorization_id, hash of name, value) per id, as float64
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "posts": len(self.posts),
+            "images": len(self.images),
+            "post_images": len(self.post_images),
+            "colorizations": len(self.colorizations),
+            "alignments": len(self.alignments),
+            "metrics": len(self.metric_ids),
+        }
+
+
+def _name_code(name: str) -> float:
+    return float(int.from_bytes(hashlib.sha1(name.encode()).digest()[:6], "big"))
+
+
+def read_committed(db: Path) -> Committed:
+    with connect_readonly(db) as conn:
+        conn.execute("begin")  # one snapshot for every table
+        posts = {rid: (pid, state) for pid, rid, state in conn.execute("select id, reddit_id, state from posts")}
+        images = dict(conn.execute("select id, sha256 from images"))
+        links = {row[0]: tuple(row[1:]) for row in conn.execute("select id, post_id, image_id, role from post_images")}
+        colorizations = {
+            row[0]: tuple(row[1:]) for row in conn.execute("select id, post_id, model_id, image_id from colorizations")
+        }
+        alignments = {row[0]: (row[1], int(row[2])) for row in conn.execute("select id, post_id, accepted from alignments")}
+        codes: dict[str, float] = {}
+        ids, rows = [], []
+        for metric_id, colorization_id, name, value in conn.execute(
+            "select id, colorization_id, name, value from metrics order by id"
+        ):
+            code = codes.get(name)
+            if code is None:
+                code = codes[name] = _name_code(name)
+            ids.append(metric_id)
+            rows.append((colorization_id, code, value))
+        conn.execute("rollback")
+    return Committed(posts, images, links, colorizations, alignments,
+                     np.asarray(ids, dtype=np.int64), np.asarray(rows, dtype=np.float64).reshape(-1, 3))
+
+
+def losses(before: Committed, after: Committed) -> list[str]:
+    """What was committed ``before`` and is missing or different ``after`` (empty: nothing lost)."""
+    problems = []
+    for name in ("images", "post_images", "colorizations", "alignments"):
+        old, new = getattr(before, name), getattr(after, name)
+        gone = [key for key, value in old.items() if new.get(key) != value]
+        if gone:
+            problems.append(f"{len(gone)} {name} rows lost or changed, e.g. id {gone[0]}: {old[gone[0]]} -> {new.get(gone[0])}")
+    moved = [rid for rid, (pid, _state) in before.posts.items() if after.posts.get(rid, (None,))[0] != pid]
+    if moved:
+        problems.append(f"{len(moved)} posts lost or renumbered, e.g. {moved[0]}")
+    backwards = [
+        f"{rid} {state}->{after.posts[rid][1]}"
+        for rid, (_pid, state) in before.posts.items()
+        if rid in after.posts and STATE_RANK[after.posts[rid][1]] < STATE_RANK[state]
+    ]
+    if backwards:
+        problems.append(f"{len(backwards)} posts went back a state, e.g. {backwards[0]}")
+    if len(before.metric_ids):
+        where = np.searchsorted(after.metric_ids, before.metric_ids)
+        where = np.minimum(where, max(len(after.metric_ids) - 1, 0))
+        if len(after.metric_ids) == 0:
+            problems.append(f"{len(before.metric_ids)} metrics lost")
+        else:
+            found = after.metric_ids[where] == before.metric_ids
+            same = found & np.all(after.metric_rows[where] == before.metric_rows, axis=1)
+            if not same.all():
+                problems.append(f"{int((~same).sum())} metrics lost or changed, e.g. id {before.metric_ids[~same][0]}")
+    return problems
+
+
+def integrity(db: Path) -> tuple[str, int]:
+    """``PRAGMA integrity_check``'s answer and the number of foreign-key violations."""
+    with sqlite3.connect(db, timeout=60) as conn:
+        answer = "; ".join(row[0] for row in conn.execute("pragma integrity_check"))
+        violations = len(conn.execute("pragma foreign_key_check").fetchall())
+    return answer, violations
+
+
+# -- running colorbot ---------------------------------------------------------------------------
+
+LOCK_HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("ROLLBACK")
+print("released", flush=True)
+"""
+
+
+def peak_rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def _limit_file_size(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        # Ignored, SIGXFSZ no longer kills the process: the write fails with EFBIG, as on a full disk.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def _drain(stream, sink: io.TextIOBase) -> None:
+    for line in stream:
+        sink.write(line)
+    sink.flush()
+
+
+class Soak:
+    def __init__(self, plan: SoakPlan, work: Path, log: Callable[[str], None]):
+        self.plan = plan
+        self.work = work
+        self.log = log
+        self.db = work / "colorbot.db"
+        self.rng = random.Random(plan.seed * 31)
+        self.runs: list[RunRecord] = []
+        self.checks: list[Check] = []
+        self.committed: Committed | None = None
+        self.colorbot_peak_kib = 0
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        self.checks.append(Check(name, bool(ok), detail))
+        if not ok:
+            self.log(f"  CHECK FAILED {name}: {detail}")
+        return bool(ok)
+
+    # -- configuration --------------------------------------------------------------------------
+
+    def write_config(self, server: ReplayServer, models: list[Path]) -> Path:
+        reddit = server.reddit_settings(limit=self.plan.posts, timeout_s=2.0, max_attempts=self.plan.max_attempts)
+        download = server.download_settings(timeout_s=1.0, retries=1, backoff_s=0.05, max_retry_after_s=2.0,
+                                            max_bytes=1024 * 1024, max_pixels=4_000_000)
+        lines = [
+            "[database]", f'url = "sqlite:///{self.db}?timeout={self.plan.busy_timeout_s:g}"',
+            "[reddit]", *(f"{key} = {json.dumps(value)}" for key, value in reddit.items()),
+            "[download]", *(f"{key} = {json.dumps(value)}" for key, value in download.items()),
+            "[eval]", f"max_attempts = {self.plan.max_attempts}",
+            "[pipeline]", f'report_dir = "{self.work / "report"}"',
+        ]
+        for model in models:
+            lines += ["[[colorizer.models]]", f'name = "{model.name}"', f'path = "{model}"']
+        config = self.work / "colorbot.toml"
+        config.write_text("\n".join(lines) + "\n")
+        return config
+
+    # -- one run --------------------------------------------------------------------------------
+
+    def run(self, config: Path, spec: RunSpec) -> tuple[RunRecord, str]:
+        number = len(self.runs) + 1
+        logs = self.work / "logs"
+        logs.mkdir(exist_ok=True)
+        log_path = logs / f"run-{number:02d}-{spec.purpose}.log"
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+        env.pop("COLORBOT_CONFIG", None)
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "colorbot", "--config", str(config), "run", "--once"],
+            cwd=self.work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=_limit_file_size(spec.fsize_bytes) if spec.fsize_bytes else None,
+        )
+        # The child's output goes through this process, whose files have no size limit.
+        with open(log_path, "w") as sink:
+            drain = threading.Thread(target=_drain, args=(process.stdout, sink), daemon=True)
+            drain.start()
+            record = RunRecord(number, spec.purpose, None, False, 0.0, 0.0,
+                               trigger=spec.kill.describe() if spec.kill else "")
+            if spec.fsize_bytes:
+                record.notes.append(f"files may grow to {spec.fsize_bytes} bytes ({self.files()})")
+            self._watch(process, spec, record, started)
+            drain.join(timeout=60)
+        record.seconds = time.monotonic() - started
+        self.runs.append(record)
+        output = log_path.read_text(errors="replace")
+        state = "killed" if record.killed else f"exit {record.exit_code}"
+        self.log(f"run {number:2d} {spec.purpose:<10} {state:<8} {record.seconds:7.1f} s  "
+                 f"rss {record.peak_rss_mib:6.0f} MiB  {record.trigger} {record.lock} {'; '.join(record.notes)}".rstrip())
+        return record, output
+
+    def _watch(self, process: subprocess.Popen, spec: RunSpec, record: RunRecord, started: float) -> None:
+        reader = None
+        baseline: dict[str, int] | None = None
+        lock_holder: subprocess.Popen | None = None
+        lock_times: dict[str, float] = {}
+        kill_armed = spec.lock is None  # with a lock, the kill point counts from the lock's release
+        peak = 0
+        deadline = started + self.plan.run_timeout_s
+        while True:
+            peak = max(peak, peak_rss_kib(process.pid))
+            if process.poll() is not None:
+                break
+            now = time.monotonic()
+            if now > deadline:
+                process.kill()
+                record.notes.append("timed out")
+                process.wait()
+                break
+            if reader is None and self.db.exists():
+                try:
+                    reader = connect_readonly(self.db)
+                except sqlite3.OperationalError:
+                    reader = None
+            current = progress(reader) if reader is not None else dict.fromkeys(PROGRESS_TABLES, 0)
+            if baseline is None:
+                baseline = dict(current)
+            if spec.lock is not None and lock_holder is None and _reached(spec.lock, current, baseline, now - started):
+                lock_holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(self.db), f"{spec.lock_s}"],
+                                               stdout=subprocess.PIPE, text=True)
+                threading.Thread(target=_lock_events, args=(lock_holder, lock_times), daemon=True).start()
+                record.lock = f"lock {spec.lock_s:g} s at {spec.lock.describe()}"
+            if lock_holder is not None and not kill_armed and lock_holder.poll() is not None:
+                kill_armed, baseline = True, dict(current)
+                started_kill = now
+            if spec.kill is not None and kill_armed:
+                since = now - (started if spec.lock is None else started_kill)
+                if _reached(spec.kill, current, baseline, since):
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
+                    record.killed = True
+                    break
+            time.sleep(0.03)
+        if lock_holder is not None:
+            lock_holder.wait(timeout=self.plan.long_lock_s + 130)
+            if "locked" in lock_times:
+                record.lock += f" (held {lock_times.get('released', time.monotonic()) - lock_times['locked']:.1f} s)"
+        if reader is not None:
+            reader.close()
+        record.exit_code = process.returncode
+        record.peak_rss_mib = peak / 1024
+        self.colorbot_peak_kib = max(self.colorbot_peak_kib, peak)
+
+    # -- after each run -----------------------------------------------------------------------
+
+    def after_run(self, record: RunRecord) -> Committed | None:
+        """Check that nothing committed before was lost, and remember what is committed now."""
+        if not self.db.exists():
+            return None
+        now = read_committed(self.db)
+        problem = report_problem(self.work / "report")
+        self.check(f"run {record.number}: the report on disk is whole", problem is None, problem or "")
+        if self.committed is not None:
+            problems = losses(self.committed, now)
+            self.check(f"run {record.number}: nothing committed before was lost", not problems, "; ".join(problems))
+        self.committed = now
+        return now
+
+    # -- the plan of runs ---------------------------------------------------------------------
+
+    def kill_trigger(self) -> Trigger:
+        """A seeded random point: part-way through the work left in one step, or a random second."""
+        left = {table: rows for table, rows in remaining_work(self.db, self.plan.posts).items() if rows > 0}
+        choices = list(left) + ["seconds"]
+        choice = self.rng.choice(choices)
+        if choice == "seconds":
+            return Trigger(seconds=self.rng.uniform(0.5, 6.0))  # start-up, migrations, the listing, model loading
+        rows = left[choice] * (len(self.plan.models) if choice == "colorizations" else 1)
+        return Trigger(table=choice, rows=self.rng.randint(1, max(1, int(rows * 0.6))))
+
+    def fault_runs(self) -> list[RunSpec]:
+        """The first runs, in order; more kill runs follow until ``kills`` kills have landed."""
+        return [
+            RunSpec("kill"),
+            RunSpec("short-lock", lock=Trigger(table="job_runs", rows=1), lock_s=self.plan.short_lock_s),
+            RunSpec("long-lock", lock=Trigger(table="job_runs", rows=self.rng.choice([1, 2])),
+                    lock_s=self.plan.long_lock_s),
+            RunSpec("kill"),
+            RunSpec("disk-full"),
+        ]
+
+    def fsize_limit(self) -> int:
+        """The file size the full-disk run may not write past.
+
+        The WAL is emptied first (a TRUNCATE checkpoint, no run being in progress), so the run's
+        commits have ``disk_room_bytes`` of WAL before writes fail; the database file cannot grow
+        (or be checkpointed into past that offset) at all.
+        """
+        with sqlite3.connect(self.db, timeout=60) as conn:
+            conn.execute("pragma wal_checkpoint(TRUNCATE)")
+        return self.plan.disk_room_bytes
+
+    def files(self) -> str:
+        sizes = {path.name.rsplit(".", 1)[-1]: path.stat().st_size for path in self.work.glob(f"{self.db.name}*")}
+        return " ".join(f"{name} {size}" for name, size in sorted(sizes.items()))
+
+    def expect(self, record: RunRecord, output: str) -> None:
+        """What a run with a database fault must have shown."""
+        if record.purpose == "short-lock":
+            self.check(f"run {record.number}: a lock shorter than the busy time-out is waited out",
+                       LOCKED_ERROR not in output and "held" in record.lock, _tail(output))
+        elif record.purpose == "long-lock":
+            self.check(f"run {record.number}: a lock longer than the busy time-out fails the run clearly",
+                       LOCKED_ERROR in output and record.exit_code not in (0, None) and not record.killed,
+                       f"exit {record.exit_code}; {_tail(output)}")
+        elif record.purpose == "disk-full":
+            said = [error for error in DISK_FULL_ERRORS if error in output]
+            self.check(f"run {record.number}: a full disk fails the run with the database's error",
+                       bool(said) and record.exit_code not in (0, None) and not record.killed,
+                       f"exit {record.exit_code}; {_tail(output)}")
+            answer, violations = integrity(self.db)
+            self.check(f"run {record.number}: the database is intact after the full disk",
+                       answer == "ok" and violations == 0, f"{answer}; {violations} foreign-key violations")
+
+    def pending(self) -> int:
+        with connect_readonly(self.db) as conn:
+            waiting = conn.execute(
+                f"select count(*) from posts where state in ({','.join('?' * len(PENDING_STATES))})", PENDING_STATES
+            ).fetchone()[0]
+            unmeasured = conn.execute(
+                "select count(*) from colorizations c join alignments a on a.post_id = c.post_id "
+                "join posts p on p.id = c.post_id "
+                "where a.accepted and p.attempts < ? and not exists (select 1 from metrics m where m.colorization_id = c.id)",
+                (self.plan.max_attempts,),
+            ).fetchone()[0]
+            stored = conn.execute("select count(*) from posts").fetchone()[0]
+        return waiting + unmeasured + (self.plan.posts - stored)
+
+
+def report_problem(folder: Path, *, images: bool = False) -> str | None:
+    """Why the report folder is not a whole report (None: it is, or there is none yet)."""
+    index = folder / "index.html"
+    if not index.exists():
+        return None
+    html = index.read_text(errors="replace")
+    if not html.rstrip().endswith("</html>"):
+        return f"index.html is cut short ({len(html)} characters)"
+    with open(folder / "metrics.csv", newline="") as table:
+        widths = {len(row) for row in csv.reader(table)}
+    if len(widths) > 1:
+        return f"metrics.csv has rows of {sorted(widths)} fields"
+    if images:
+        missing = [name for name in re.findall(r'src="((?:images|plots)/[^"]+)"', html) if not (folder / name).is_file()]
+        if missing:
+            return f"{len(missing)} images of index.html are missing, e.g. {missing[0]}"
+    return None
+
+
+def _reached(trigger: Trigger, current: dict[str, int], baseline: dict[str, int], elapsed: float) -> bool:
+    if trigger.table is not None:
+        return current[trigger.table] - baseline[trigger.table] >= trigger.rows
+    return trigger.seconds is not None and elapsed >= trigger.seconds
+
+
+def _lock_events(holder: subprocess.Popen, times: dict[str, float]) -> None:
+    for line in holder.stdout:
+        times[line.strip()] = time.monotonic()
+
+
+def _tail(output: str, lines: int = 6) -> str:
+    return " | ".join(output.strip().splitlines()[-lines:])[-1500:]
+
+
+# -- the final checks ---------------------------------------------------------------------------
+
+
+def final_checks(soak: Soak, snapshot_ids: set[str], designed: Designed, model_names: set[str]) -> dict[str, Any]:
+    db, check = soak.db, soak.check
+    with connect_readonly(db) as conn:
+        def rows(sql: str, *args: Any) -> list[tuple]:
+            return conn.execute(sql, args).fetchall()
+
+        stored = rows("select reddit_id from posts")
+        ids = [rid for (rid,) in stored]
+        check("every post of the snapshot stored exactly once",
+              len(ids) == len(set(ids)) and set(ids) == snapshot_ids,
+              f"{len(ids)} rows, {len(set(ids))} distinct, {len(snapshot_ids - set(ids))} missing, "
+              f"{len(set(ids) - snapshot_ids)} unknown")
+        states = dict(rows("select state, count(*) from posts group by state"))
+        unfinished = rows("select reddit_id, state, last_error from posts where state not in ('evaluated', 'skipped') limit 3")
+        check("every post finished (evaluated, or skipped)", not unfinished, f"{states}; e.g. {unfinished}")
+        unexplained = rows("select reddit_id from posts where state = 'skipped' and coalesce(skip_reason, '') = ''")
+        check("every skipped post says why", not unexplained, f"{len(unexplained)}, e.g. {unexplained[:3]}")
+        post_state = dict(rows("select reddit_id, state from posts"))
+        reasons = dict(rows("select reddit_id, coalesce(skip_reason, '') from posts"))
+        wrong = [
+            (rid, kind, post_state.get(rid), reasons.get(rid, "")[:120])
+            for rid, kind in designed.permanent.items()
+            if post_state.get(rid) != "skipped" or PERMANENT_KINDS[kind] not in reasons.get(rid, "")
+        ]
+        check("posts whose images are broken for good are skipped with the reason", not wrong, f"{wrong[:3]}")
+        wrong = [(rid, kind, post_state.get(rid), reasons.get(rid, "")[:120])
+                 for rid, kind in designed.transient.items() if post_state.get(rid) != "evaluated"]
+        check("posts whose images failed through one run are evaluated later", not wrong, f"{wrong[:3]}")
+
+        models_per_post = rows(
+            "select p.reddit_id, group_concat(m.name) from posts p join colorizations c on c.post_id = p.id "
+            "join models m on m.id = c.model_id where p.state = 'evaluated' group by p.id"
+        )
+        incomplete = [(rid, names) for rid, names in models_per_post if set(names.split(",")) != model_names]
+        evaluated = states.get("evaluated", 0)
+        check("each evaluated post has one colorization per model and the gray baseline",
+              not incomplete and len(models_per_post) == evaluated, f"{len(incomplete)} incomplete, e.g. {incomplete[:2]}")
+        unaligned = rows("select count(*) from posts p where p.state = 'evaluated' "
+                         "and not exists (select 1 from alignments a where a.post_id = p.id)")[0][0]
+        check("each evaluated post has its alignment", unaligned == 0, f"{unaligned} without")
+        names_by_colorization: dict[int, set[str]] = collections.defaultdict(set)
+        for colorization_id, name in conn.execute("select colorization_id, name from metrics"):
+            names_by_colorization[colorization_id].add(name)
+        metric_sets = len({frozenset(names) for names in names_by_colorization.values()})
+        unmeasured = rows(
+            "select count(*) from colorizations c join alignments a on a.post_id = c.post_id where a.accepted "
+            "and not exists (select 1 from metrics m where m.colorization_id = c.id)"
+        )[0][0]
+        check("every colorization of an aligned post is measured, all with the same metrics",
+              unmeasured == 0 and metric_sets <= 1, f"{unmeasured} unmeasured, {metric_sets} different metric sets")
+        for table, key in [("images", "sha256"), ("colorizations", "post_id, model_id"), ("metrics", "colorization_id, name"),
+                           ("alignments", "post_id"), ("post_images", "post_id, role"), ("posts", "reddit_id")]:
+            duplicates = rows(f"select count(*) from (select 1 from {table} group by {key} having count(*) > 1)")[0][0]
+            check(f"no duplicate {table} ({key})", duplicates == 0, f"{duplicates} duplicated keys")
+        bad_hash = sum(1 for digest, data in conn.execute("select sha256, data from images")
+                       if hashlib.sha256(data).hexdigest() != digest)
+        check("every stored image still hashes to its sha256", bad_hash == 0, f"{bad_hash} differ")
+        measured = rows("select count(*) from colorizations c join alignments a on a.post_id = c.post_id")[0][0]
+        counts = {table: rows(f"select count(*) from {table}")[0][0]
+                  for table in ("posts", "images", "post_images", "colorizations", "alignments", "metrics", "job_runs")}
+        skip_reasons = collections.Counter(
+            _reason_class(reason) for (reason,) in rows("select skip_reason from posts where state = 'skipped'")
+        )
+    problem = report_problem(soak.work / "report", images=True)
+    check("the final report is whole, with every image it shows", problem is None, problem or "")
+    report_csv = soak.work / "report" / "metrics.csv"
+    in_report = 0
+    if report_csv.exists():
+        with open(report_csv, newline="") as table:
+            in_report = sum(1 for _ in csv.DictReader(table))
+    check("the report lists every colorization of every aligned-or-refused post", in_report == measured,
+          f"{in_report} rows in metrics.csv, {measured} in the database")
+    answer, violations = integrity(db)
+    check("PRAGMA integrity_check is ok", answer == "ok", answer)
+    check("PRAGMA foreign_key_check finds nothing", violations == 0, f"{violations} violations")
+    return {"states": states, "counts": counts, "skip_reasons": dict(skip_reasons)}
+
+
+def _reason_class(reason: str | None) -> str:
+    reason = reason or ""
+    for marker, name in [("download refused", "download refused"), ("gave up after", "gave up fetching"),
+                         ("evaluation failed", "evaluation failed"), ("colorizing failed", "colorizing failed"),
+                         ("only the colorization", "no original"), ("only a ", "no colorization")]:
+        if marker in reason:
+            return name
+    return reason[:40]
+
+
+# -- the whole soak -----------------------------------------------------------------------------
+
+
+def export_tiny_model(folder: Path, name: str = "tiny", seed: int = 1) -> Path:
+    """A tiny exported model, as the tests' ``tiny_models`` fixture builds (no weights downloaded)."""
+    import keras
+
+    from colorizer.export import export_model
+    from colorizer.model import ModelConfig, build_model
+
+    keras.utils.set_random_seed(seed)
+    config = ModelConfig(**TINY_MODEL)
+    export_model(build_model(config), config, folder, name=name, version=f"seed-{seed}")
+    return folder
+
+
+def run_soak(plan: SoakPlan, work: Path, log: Callable[[str], None] = print) -> SoakResult:
+    """Build, serve, run, fault, kill and check; see the module docstring."""
+    started = time.monotonic()
+    work.mkdir(parents=True, exist_ok=True)
+    snapshot, designed = build_soak_snapshot(plan)
+    snapshot_ids = {post["id"] for post in snapshot.posts}
+    if not plan.models:
+        # In a child process: TensorFlow would otherwise count in this process's (the replay server's) memory.
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from benchmarks.soak import "
+                        "export_tiny_model; export_tiny_model(Path(sys.argv[1]))", str(work / "tiny")],
+                       cwd=REPO, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True)
+        plan.models = [work / "tiny"]
+    log(f"soak: {plan.posts} posts ({len(snapshot.images)} images, {len(designed.permanent)} broken for good, "
+        f"{len(designed.transient)} broken for one run), {len(plan.models)} model(s), seed {plan.seed}, "
+        f"built in {time.monotonic() - started:.1f} s; work in {work}")
+    faults = SoakFaults(plan, designed)
+    soak = Soak(plan, work, log)
+    with ReplayServer(snapshot, faults=faults) as server:
+        config = soak.write_config(server, plan.models)
+
+        # Faults, locks, a full disk and kills.
+        queue = soak.fault_runs()
+        kills = 0
+        while (queue or kills < plan.kills) and len(soak.runs) < plan.fault_run_cap():
+            spec = queue.pop(0) if queue else RunSpec("kill")
+            if spec.purpose == "kill":
+                spec.kill = soak.kill_trigger()
+            elif spec.purpose == "short-lock":
+                spec.kill = soak.kill_trigger()
+            elif spec.purpose == "disk-full":
+                spec.fsize_bytes = soak.fsize_limit()
+            record, output = soak.run(config, spec)
+            faults.end_run()
+            kills += record.killed
+            soak.expect(record, output)
+            soak.after_run(record)
+        soak.check(f"{plan.kills} kills landed", kills >= plan.kills, f"{kills} kills in {len(soak.runs)} runs")
+
+        # No more faults (what is broken for good stays broken): run until nothing is left, then once more.
+        faults.random_on = False
+        faults.end_run()
+        for _ in range(plan.max_final_runs):
+            record, output = soak.run(config, RunSpec("final"))
+            faults.end_run()
+            soak.check(f"run {record.number}: a run without faults succeeds", record.exit_code == 0, _tail(output))
+            soak.after_run(record)
+            if soak.pending() == 0:
+                break
+        soak.check("the chain reaches a fixed point", soak.pending() == 0, f"{soak.pending()} posts still pending")
+        before = soak.committed
+        record, output = soak.run(config, RunSpec("final"))
+        soak.check(f"run {record.number}: a run at the fixed point succeeds", record.exit_code == 0, _tail(output))
+        after = soak.after_run(record)
+        soak.check("a run at the fixed point changes nothing", before is not None and after is not None
+                   and before.counts() == after.counts()
+                   and {rid: state for rid, (_pid, state) in before.posts.items()}
+                   == {rid: state for rid, (_pid, state) in after.posts.items()},
+                   f"{before.counts() if before else None} -> {after.counts() if after else None}")
+        model_names = {model.name for model in plan.models} | {"gray"}
+        found = final_checks(soak, snapshot_ids, designed, model_names)
+    fault_counts = dict(sorted(faults.counts.items()))
+    for kind in API_FAULT_KINDS:
+        soak.check(f"Reddit API fault {kind} injected", fault_counts.get(f"api {kind}", 0) > 0)
+    for kind in IMAGE_FAULT_KINDS:
+        soak.check(f"image host fault {kind} injected", fault_counts.get(f"image {kind}", 0) > 0)
+    db_bytes = sum(path.stat().st_size for path in work.glob("colorbot.db*"))
+    return SoakResult(
+        plan={key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(plan).items()
+              if key != "models"} | {"models": [str(model) for model in plan.models]},
+        posts=plan.posts,
+        runs=soak.runs,
+        faults=fault_counts,
+        kills=kills,
+        wall_s=time.monotonic() - started,
+        final_states=found["states"],
+        skip_reasons=found["skip_reasons"],
+        counts=found["counts"],
+        colorbot_peak_rss_mib=soak.colorbot_peak_kib / 1024,
+        children_peak_rss_mib=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        harness_peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        db_bytes=db_bytes,
+        checks=soak.checks,
+        work_dir=str(work),
+    )
+
+
+def print_summary(result: SoakResult) -> None:
+    figures = result.figures()
+    runs = result.runs
+    rows = [
+        ("posts", f"{result.posts}"),
+        ("final states", ", ".join(f"{state} {count}" for state, count in sorted(result.final_states.items()))),
+        ("skip reasons", ", ".join(f"{reason}: {count}" for reason, count in sorted(result.skip_reasons.items())) or "-"),
+        ("runs", f"{len(runs)}: {result.kills} killed, {figures['failed_runs']} exited non-zero, "
+                 f"{sum(1 for run in runs if run.exit_code == 0)} ok"),
+        ("faults injected", f"{sum(result.faults.values())}"),
+        *((f"  {kind}", f"{count}") for kind, count in result.faults.items()),
+        ("wall time", f"{result.wall_s:.1f} s"),
+        ("posts/s", f"{figures['posts_per_s']}"),
+        ("peak RSS colorbot run", f"{result.colorbot_peak_rss_mib:.0f} MiB (getrusage children {result.children_peak_rss_mib:.0f} MiB)"),
+        ("peak RSS harness + replay", f"{result.harness_peak_rss_mib:.0f} MiB"),
+        ("database", f"{result.db_bytes / 2**20:.1f} MiB"),
+        ("rows", ", ".join(f"{table} {count}" for table, count in result.counts.items())),
+        ("checks", f"{len(result.checks) - len(result.failed_checks)} of {len(result.checks)} passed"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    for check in result.failed_checks:
+        print(f"FAILED  {check.name}: {check.detail}")
+    print(json.dumps({"soak": figures}, sort_keys=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    defaults = SoakPlan()
+    parser.add_argument("--posts", type=int, default=defaults.posts)
+    parser.add_argument("--distinct", type=int, default=defaults.distinct)
+    parser.add_argument("--size", type=int, nargs=2, default=(defaults.width, defaults.height), metavar=("W", "H"))
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--kills", type=int, default=defaults.kills)
+    parser.add_argument("--api-fault-rate", type=float, default=defaults.api_fault_rate)
+    parser.add_argument("--image-fault-rate", type=float, default=defaults.image_fault_rate)
+    parser.add_argument("--broken-per-kind", type=int, default=defaults.broken_per_kind)
+    parser.add_argument("--model", action="append", type=Path, default=[], help="exported model (default: a tiny one)")
+    parser.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
+    args = parser.parse_args()
+    plan = SoakPlan(posts=args.posts, distinct=args.distinct, width=args.size[0], height=args.size[1], seed=args.seed,
+                    kills=args.kills, api_fault_rate=args.api_fault_rate, image_fault_rate=args.image_fault_rate,
+                    broken_per_kind=args.broken_per_kind, models=args.model)
+    if args.keep is not None:
+        result = run_soak(plan, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="colorbot-soak-") as folder:
+            result = run_soak(plan, Path(folder))
+    print_summary(result)
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":
+    main()
