@@ -100,13 +100,18 @@ def test_unalignable_post_is_evaluated_with_reason_and_no_metrics(sessions, astr
         assert session.scalar(select(func.count()).select_from(Metric)) == 0
 
 
+def add_post_with_only_an_original(session, reddit_id: str, original) -> None:
+    """A colorized post whose human colorization is missing: it can never be measured."""
+    post = Post(reddit_id=reddit_id, subreddit="colorization", created_utc=datetime.now(timezone.utc))
+    post.state = PostState.COLORIZED.value
+    session.add(post)
+    session.flush()
+    session.add(PostImage(post_id=post.id, image_id=store_image(session, png(original)).id, role="original"))
+
+
 def test_post_without_human_colorization_records_an_error(sessions, astronaut):
     with sessions.begin() as session:
-        post = Post(reddit_id="jkl", subreddit="colorization", created_utc=datetime.now(timezone.utc))
-        post.state = PostState.COLORIZED.value
-        session.add(post)
-        session.flush()
-        session.add(PostImage(post_id=post.id, image_id=store_image(session, png(astronaut)).id, role="original"))
+        add_post_with_only_an_original(session, "jkl", astronaut)
     assert evaluate_pending(sessions).failed == 1
     with sessions() as session:
         post = session.scalars(select(Post)).one()
@@ -124,11 +129,7 @@ def test_gray_baseline_is_the_original_itself_and_made_once(sessions, astronaut)
 
 def test_a_post_that_can_never_be_evaluated_is_skipped_after_max_attempts(sessions, astronaut):
     with sessions.begin() as session:
-        post = Post(reddit_id="never", subreddit="colorization", created_utc=datetime.now(timezone.utc))
-        post.state = PostState.COLORIZED.value
-        session.add(post)
-        session.flush()
-        session.add(PostImage(post_id=post.id, image_id=store_image(session, png(astronaut)).id, role="original"))
+        add_post_with_only_an_original(session, "never", astronaut)
     settings = EvalSettings(max_attempts=2)
     first = evaluate_pending(sessions, settings)
     assert (first.failed, first.skipped) == (1, 0)
