@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class EvalSettings(BaseModel):
     """How human colorizations are aligned to their originals before measuring."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     match_max_side: int = Field(
         1600, ge=256, description="longest side of the copies features are matched on (pixels)"

@@ -407,6 +407,11 @@ CONFIG_ERRORS = {
     "file-not-utf8": (b"\xff\xfe[reddit]\n", {}, ["colorbot.toml", "not valid TOML"]),
     "explicit-file-missing": (None, {"COLORBOT_CONFIG": "nope.toml"}, ["nope.toml", "no such configuration file"]),
     "file-is-a-directory": (None, {"COLORBOT_CONFIG": "."}, [".: cannot read the configuration file"]),
+    # TOML has inf and nan; an interval of inf would schedule a job never, silently.
+    "file-infinite-interval": ("[pipeline]\nreport_interval_h = inf\n", {},
+                               ["pipeline.report_interval_h", "finite number", "colorbot.toml"]),
+    "env-nan-threshold": ("", {"COLORBOT_EVAL__LOWE_RATIO": "nan"},
+                          ["eval.lowe_ratio", "finite number", "COLORBOT_EVAL__LOWE_RATIO"]),
 }
 
 
