@@ -65,6 +65,7 @@ def write_report(
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "plots").mkdir(exist_ok=True)
+    remove_abandoned_partials(out_dir)
     with reading(sessions) as session:  # minutes over thousands of posts: must not hold the write lock
         table, posts, refused = _collect(session, filters, out_dir / "images")
     summary = summarise(table)
@@ -110,6 +111,25 @@ def write_file(path: Path, content: str | bytes) -> None:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def remove_abandoned_partials(out_dir: Path, older_than_s: float = 600.0) -> list[Path]:
+    """Delete the temporary files of writes that a killed process never finished.
+
+    ``write_file`` removes its own on any error, but not when the process is killed outright. One
+    file takes milliseconds to write, so a partial file minutes old has no writer left; younger ones
+    may belong to a report being written by another process at this moment and are kept.
+    """
+    cutoff = datetime.now().timestamp() - older_than_s
+    removed = []
+    for partial in out_dir.rglob(".*.partial"):
+        try:
+            if partial.is_file() and partial.stat().st_mtime < cutoff:
+                partial.unlink()
+                removed.append(partial)
+        except FileNotFoundError:  # another report run removed it first
+            continue
+    return removed
 
 
 def summarise(table: pd.DataFrame) -> dict[str, dict[str, Any]]:

@@ -126,3 +126,19 @@ def test_a_report_the_disk_cannot_hold_leaves_the_previous_one_whole(report, db_
     assert failed.returncode != 0 and "File too large" in failed.stderr
     after = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
     assert after == before  # every file as it was: none truncated, no partial file left behind
+
+
+def test_partial_files_a_killed_report_left_are_removed_by_the_next_report(report, sessions):
+    import os
+    import time
+
+    folder = report.parent
+    abandoned = folder / "images" / ".post-1.png.abc123.partial"
+    abandoned.write_bytes(b"half a PNG")
+    hour_ago = time.time() - 3600
+    os.utime(abandoned, (hour_ago, hour_ago))
+    in_progress = folder / ".index.html.def456.partial"  # another process may be writing this one now
+    in_progress.write_text("<html>")
+    write_report(sessions, folder)
+    assert not abandoned.exists()
+    assert in_progress.exists()
