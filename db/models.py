@@ -271,3 +271,6 @@ class JobRun(Base):
     items: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str | None] = mapped_column(Text)
+    # Which process ran it: a row left "running" by a process that no longer exists was killed.
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)

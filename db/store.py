@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,6 +96,35 @@ def skip_post(post: Post, reason: str) -> None:
     post.skip_reason = reason
 
 
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def close_killed_runs(session: Session) -> list[JobRun]:
+    """Mark ``killed`` the runs still ``running`` whose process on this host no longer exists.
+
+    A run records its end in a ``finally``, which a SIGKILL, an out-of-memory kill or a power cut
+    skips; its row would say ``running`` for ever. Runs of other hosts, and rows from before the
+    process was recorded, are left alone: there is no telling from here whether they still run.
+    """
+    host = socket.gethostname()
+    candidates = session.scalars(
+        select(JobRun).where(JobRun.status == "running", JobRun.host == host, JobRun.pid.is_not(None))
+    ).all()
+    killed = [run for run in candidates if run.pid != os.getpid() and not _process_exists(run.pid)]
+    for run in killed:
+        run.status = "killed"
+        run.error = f"process {run.pid} ended without recording the end of this run (killed?)"
+        log.warning("job %s started %s: %s", run.job, run.started_at, run.error)
+    return killed
+
+
 @contextmanager
 def job_run(sessions: sessionmaker[Session], job: str) -> Iterator[JobRun]:
     """Record one run of ``job`` in ``job_runs``: its start at once, its end and outcome after.
@@ -101,11 +132,13 @@ def job_run(sessions: sessionmaker[Session], job: str) -> Iterator[JobRun]:
     The caller sets ``run.items``; an exception marks the run failed with its message and is
     re-raised, so a scheduler can log it and carry on. When the end cannot be written (the database
     locked for too long, the disk full), the job's own exception is still the one raised, and the
-    row stays ``running``.
+    row stays ``running`` until a later run on this host sees that the process is gone
+    (:func:`close_killed_runs`).
     """
     started = time.monotonic()
     with sessions.begin() as session:
-        run = JobRun(job=job)
+        close_killed_runs(session)
+        run = JobRun(job=job, host=socket.gethostname(), pid=os.getpid())
         session.add(run)
     failed = False
     try:
