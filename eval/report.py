@@ -99,10 +99,13 @@ def write_report(
     return index
 
 
+PARTIAL_SUFFIX = ".partial"  # a file being written by write_file; renamed into place when whole
+
+
 def write_file(path: Path, content: str | bytes) -> None:
     """Replace ``path`` with ``content`` whole or not at all: a write that fails half-way (a full
     disk) leaves the previous report's file as it was instead of a truncated one."""
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX)
     partial = Path(name)
     try:
         with os.fdopen(handle, "wb") as file:
@@ -122,7 +125,7 @@ def remove_abandoned_partials(out_dir: Path, older_than_s: float = 600.0) -> lis
     """
     cutoff = datetime.now().timestamp() - older_than_s
     removed = []
-    for partial in out_dir.rglob(".*.partial"):
+    for partial in out_dir.rglob(f".*{PARTIAL_SUFFIX}"):
         try:
             if partial.is_file() and partial.stat().st_mtime < cutoff:
                 partial.unlink()
