@@ -235,6 +235,7 @@ def run(app: App, once: bool) -> None:
 
     _reddit_or_exit(app)  # credentials problems stop here, not in every run of the job
     context = JobContext(config=app.config, sessions=app.sessions, stop=threading.Event())
+    _open_models_or_exit(app, context.cache)
     jobs = default_jobs(app.config)
     with stop_on_signals(context.stop):
         if once:
@@ -245,6 +246,25 @@ def run(app: App, once: bool) -> None:
                 raise SystemExit(1)
         else:
             run_forever(jobs, context)
+
+def _open_models_or_exit(app: App, cache: dict) -> None:
+    """Open the configured models for the colorize job and refuse to start on a model whose name and
+    version a stored model with another identity has; a model that cannot be opened now is left to the job."""
+    from colorbot.pipeline import register_models
+    from colorizer.client import RemoteColorizerError, open_colorizers
+    from db.store import ModelIdentityClash
+
+    try:
+        colorizers = open_colorizers(app.config.colorizer.models)
+    except (RemoteColorizerError, OSError, ValueError) as exc:
+        log.warning("colorize: cannot open the models now (the colorize job tries again): %s", str(exc).splitlines()[0])
+        return
+    try:
+        register_models(app.sessions, colorizers)
+    except ModelIdentityClash as exc:
+        raise SetupError(f"colorize: {exc}") from None
+    cache["colorizers"] = colorizers
+
 
 @cli.command("train")
 @click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False),
@@ -296,7 +316,8 @@ def train(data, val, out, recipe, steps, batch_size, lr, optimizer, schedule, lo
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the SavedModel.")
 @click.option("--name", default="residual-encoder", show_default=True, help="Model name in reports.")
-@click.option("--version", "version", default=None, help="Model version [default: the checkpoint's step].")
+@click.option("--version", "version", default=None,
+              help="Model version [default: step-STEP-DIGEST, DIGEST from the weights and the settings below].")
 @click.option("--upsampling", type=click.Choice(["guided", "bilinear"]), default="guided", show_default=True,
               help="How chroma is brought to full resolution.")
 @click.option("--chroma-scale", default="auto", show_default=True,
@@ -333,7 +354,7 @@ def export(run_dir, out, name, version, upsampling, chroma_scale, min_chroma_rat
                 raise ValueError(f"--chroma-scale must be 'auto' or a number from 0 to 4, not {chroma_scale}")
     except (FileNotFoundError, ValueError) as exc:
         raise SetupError(f"export: {exc}") from None
-    info = export_model(model, config.model, out, name=name, version=version or f"step-{step}",
+    info = export_model(model, config.model, out, name=name, version=version, version_prefix=f"step-{step}",
                         upsampling=upsampling, chroma_scale=scale)
     click.echo(f"exported {info.name} {info.version} to {out} (weights sha256 {info.weights_sha256[:12]})")
 
@@ -449,8 +470,9 @@ def report(app: App, since: datetime | None, models: tuple[str, ...], out_dir: P
 def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, max_body_mb):
     """Serve an exported model over TensorFlow Serving's REST API, with dynamic batching.
 
-    POST /v1/models/NAME:predict with {"instances": [{"b64": ...}]} answers
-    {"predictions": [{"b64": PNG}]}; GET /v1/models/NAME gives its status, /healthz its health.
+    POST /v1/models/NAME:predict (or /v1/models/NAME/versions/VERSION:predict) with
+    {"instances": [{"b64": ...}]} answers {"predictions": [{"b64": PNG}]}; GET /v1/models/NAME
+    gives its status with its version and identity (weights hash, settings), /healthz its health.
     SIGINT/SIGTERM stop taking requests and finish those accepted.
     """
     import threading
@@ -467,7 +489,8 @@ def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, m
                              max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024))
     served_name = name or model.identity.name
     try:
-        server = ModelServer(served_name, model.identity.version, model.colorize, settings).start()
+        server = ModelServer(served_name, model.identity.version, model.colorize, settings,
+                             identity=model.identity.settings()).start()
     except OSError as exc:
         raise SetupError(f"serve: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     click.echo(f"serving {served_name} {model.identity.version} at {server.url}/v1/models/{served_name}", err=True)

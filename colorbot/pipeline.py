@@ -4,7 +4,10 @@ A post in state ``fetched`` gets one ``colorizations`` row per model (the unique
 model) makes a rerun after a crash skip what is done) and moves to ``colorized`` once every model
 has done it. Each (post, model) commits on its own: a crash loses at most the colorization in
 hand. A model that fails on a post leaves the error on the post and tries again next run; an
-original that cannot be decoded is skipped with the reason, since no retry can fix it.
+original that cannot be decoded is skipped with the reason, since no retry can fix it. A served
+model whose version is no longer served (``ModelChangedError``) stops the run without counting
+against the post: what it computes now must be recorded as a new model, once the colorizers are
+opened again.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from colorizer.client import Colorizer, ModelIdentity
+from colorizer.client import Colorizer, ModelChangedError, ModelIdentity
 from colorizer.inference import UnreadableImageError, encode_png, load_rgb
 from db.models import Colorization, ImageRole, Model, Post, PostImage, PostState
 from db.store import advance_post, get_or_create_model, skip_post, store_image
@@ -41,14 +44,16 @@ class ColorizeSummary:
 
 
 def model_row(session: Session, identity: ModelIdentity) -> Model:
+    """The model's row; raises ``db.store.ModelIdentityClash`` if its name and version are another model's."""
     return get_or_create_model(
-        session,
-        name=identity.name,
-        version=identity.version,
-        backbone=identity.backbone,
-        config=identity.config,
-        weights_sha256=identity.weights_sha256,
+        session, name=identity.name, version=identity.version, config=identity.config, **identity.settings()
     )
+
+
+def register_models(sessions: sessionmaker[Session], colorizers: list[Colorizer]) -> list[int]:
+    """The models' row ids, in order, storing the new ones: a clash refuses them all before any work."""
+    with sessions.begin() as session:
+        return [model_row(session, colorizer.identity).id for colorizer in colorizers]
 
 
 def colorize_pending(
@@ -61,8 +66,7 @@ def colorize_pending(
 ) -> ColorizeSummary:
     """Colorize the originals of posts in state ``fetched`` with each model that has not yet."""
     summary = ColorizeSummary()
-    with sessions.begin() as session:
-        model_ids = [model_row(session, colorizer.identity).id for colorizer in colorizers]
+    model_ids = register_models(sessions, colorizers)
     with sessions() as session:
         post_ids = list(session.scalars(
             select(Post.id).where(Post.state == PostState.FETCHED.value).order_by(Post.created_utc).limit(limit)
@@ -104,6 +108,8 @@ def _colorize_post(sessions, post_id: int, colorizers: list[Colorizer], model_id
         started = time.perf_counter()
         try:
             result = colorizer.colorize([pixels])[0]
+        except ModelChangedError:
+            raise  # the model's fault, not the post's: the run stops and the next one reopens the models
         except Exception as exc:  # noqa: BLE001 - one model failing must not stop the others or the job
             errors.append(f"{colorizer.identity.name}: {type(exc).__name__}: {exc}")
             log.warning("post %s: model %s failed: %s", reddit_id, colorizer.identity.name, exc)

@@ -83,12 +83,16 @@ def scrape_job_spec(config: Config) -> Job:
 
 def _colorize(context: JobContext) -> int:
     from colorbot.pipeline import colorize_pending
-    from colorizer.client import open_colorizers
+    from colorizer.client import ModelChangedError, open_colorizers
 
     if "colorizers" not in context.cache:
         context.cache["colorizers"] = open_colorizers(context.config.colorizer.models)
-    summary = colorize_pending(context.sessions, context.cache["colorizers"], stop=context.stop,
-                               progress=sys.stderr.isatty())
+    try:
+        summary = colorize_pending(context.sessions, context.cache["colorizers"], stop=context.stop,
+                                   progress=sys.stderr.isatty())
+    except ModelChangedError:
+        del context.cache["colorizers"]  # the next run reads which version each server has now
+        raise
     log.info(summary.line())
     return summary.posts
 

@@ -1,10 +1,11 @@
 """The colorizers the pipeline can use, behind one small interface.
 
 A colorizer turns full-resolution uint8 RGB photos into colorized ones of the same size and
-says which model it is (name, version, weights hash) so that every stored colorization names
-its maker. ``LocalColorizer`` runs an exported model in this process; ``RemoteColorizer`` asks a
-server that speaks TensorFlow Serving's REST predict API: ``colorbot serve`` or TensorFlow
-Serving itself running the same exported folder.
+says which model it is (its :class:`~colorizer.identity.ModelIdentity`: name, version, weights hash
+and the settings that change its output) so that every stored colorization names its maker.
+``LocalColorizer`` runs an exported model in this process; ``RemoteColorizer`` asks a server that
+speaks TensorFlow Serving's REST predict API: ``colorbot serve`` or TensorFlow Serving itself
+running the same exported folder.
 """
 
 from __future__ import annotations
@@ -12,27 +13,21 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import numpy as np
 import PIL.Image
 import requests
 
+from colorizer.identity import ModelIdentity
 from colorizer.inference import encode_png
 
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    """What the database records about a model."""
-
-    name: str
-    version: str
-    backbone: str = ""
-    config: dict[str, Any] = field(default_factory=dict)
-    weights_sha256: str | None = None
+__all__ = ["Colorizer", "LocalColorizer", "ModelChangedError", "ModelIdentity", "RemoteColorizer",
+           "RemoteColorizerError", "default_model_dir", "open_colorizers"]
 
 
 class Colorizer(Protocol):
@@ -49,14 +44,7 @@ class LocalColorizer:
         from colorizer.export import ExportedModel
 
         self.model = ExportedModel(model_dir)
-        info = self.model.info
-        self.identity = ModelIdentity(
-            name=name or info.name,
-            version=info.version,
-            backbone=info.backbone,
-            config={**info.config, "upsampling": info.upsampling},
-            weights_sha256=info.weights_sha256,
-        )
+        self.identity = self.model.info.identity(name)
 
     def colorize(self, images: list[np.ndarray]) -> list[np.ndarray]:
         return self.model.colorize(images)
@@ -66,11 +54,27 @@ class RemoteColorizerError(RuntimeError):
     """The model server failed or answered something unusable; the message says which."""
 
 
-class RemoteColorizer:
-    """A model served over TensorFlow Serving's REST API (``POST /v1/models/<name>:predict``).
+class ModelChangedError(RemoteColorizerError):
+    """The server no longer serves the model version this colorizer was opened for (a rollout):
+    nothing more may be recorded under it; open the colorizer again to follow the new version."""
 
-    503 answers (a full queue) are retried after their ``Retry-After``; any other failure raises
-    :class:`RemoteColorizerError`.
+
+# What ``colorbot serve`` reports of each version beside TensorFlow Serving's status, and its type.
+_SERVED_SETTINGS = {"weights_sha256": str, "chroma_scale": (int, float), "upsampling": str, "input_size": int,
+                    "backbone": str}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class RemoteColorizer:
+    """A model served over TensorFlow Serving's REST API.
+
+    The model's status (``GET /v1/models/<name>``) is read once: the version it serves (or
+    ``version``, which must be among those available) and, from ``colorbot serve``, the weights hash
+    and settings, make up the identity. Every predict call is pinned to that version
+    (``POST /v1/models/<name>/versions/<version>:predict``), so colorizations made after a
+    rollout can never be recorded under the old version: the server answers 404, raised as
+    :class:`ModelChangedError`. 503 answers (a full queue) are retried after their
+    ``Retry-After``; any other failure raises :class:`RemoteColorizerError`.
     """
 
     def __init__(self, url: str, name: str, *, version: str | None = None, timeout_s: float = 120.0, retries: int = 3):
@@ -79,16 +83,55 @@ class RemoteColorizer:
         self.timeout_s = timeout_s
         self.retries = retries
         self.session = requests.Session()
-        self.identity = ModelIdentity(name=name, version=version or self._served_version(), backbone="remote")
+        status = self._served_status(version)
+        served_version = str(status["version"])
+        self.identity = ModelIdentity(name=name, version=served_version, **self._served_settings(status))
+        self.predict_url = (f"{self.url}/v1/models/{quote(name, safe='')}"
+                            f"/versions/{quote(served_version, safe='')}:predict")
 
-    def _served_version(self) -> str:
+    def _served_status(self, version: str | None) -> dict[str, Any]:
+        """The status entry of the version to use: ``version``, else the newest available."""
+        status_url = f"{self.url}/v1/models/{quote(self.name, safe='')}"
         try:
-            answer = self.session.get(f"{self.url}/v1/models/{self.name}", timeout=self.timeout_s)
+            answer = self.session.get(status_url, timeout=self.timeout_s)
             answer.raise_for_status()
             statuses = answer.json()["model_version_status"]
-            return str(statuses[0]["version"])
-        except (requests.RequestException, KeyError, IndexError, ValueError) as exc:
+            available = [entry for entry in statuses if entry.get("state") == "AVAILABLE" and "version" in entry]
+        except (requests.RequestException, KeyError, TypeError, AttributeError, ValueError) as exc:
             raise RemoteColorizerError(f"model {self.name!r} at {self.url}: no status: {exc}") from exc
+        versions = [str(entry["version"]) for entry in available]
+        if not available:
+            raise RemoteColorizerError(f"model {self.name!r} at {self.url}: no version is AVAILABLE")
+        if version is not None:
+            if version not in versions:
+                raise RemoteColorizerError(
+                    f"model {self.name!r} at {self.url} serves version {', '.join(versions)}, not {version!r}"
+                )
+            return available[versions.index(version)]
+        if len(available) == 1:
+            return available[0]
+        if all(number.isdigit() for number in versions):  # TensorFlow Serving's own default: the newest
+            return max(available, key=lambda entry: int(entry["version"]))
+        raise RemoteColorizerError(
+            f"model {self.name!r} at {self.url} serves versions {', '.join(versions)}; configure which one (version)"
+        )
+
+    def _served_settings(self, status: dict[str, Any]) -> dict[str, Any]:
+        """The identity settings the server reports; TensorFlow Serving reports none (all unknown)."""
+        reported = status.get("identity") or {}
+        if not isinstance(reported, dict):
+            raise RemoteColorizerError(f"model {self.name!r} at {self.url}: identity is not an object: {reported!r}")
+        settings = {}
+        for key, kind in _SERVED_SETTINGS.items():
+            value = reported.get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise RemoteColorizerError(f"model {self.name!r} at {self.url}: identity {key} is {value!r}")
+            settings[key] = value
+        if settings["weights_sha256"] is not None and not _SHA256.fullmatch(settings["weights_sha256"]):
+            raise RemoteColorizerError(
+                f"model {self.name!r} at {self.url}: weights_sha256 {settings['weights_sha256']!r} is not a SHA-256"
+            )
+        return settings
 
     def colorize(self, images: list[np.ndarray]) -> list[np.ndarray]:
         if not images:
@@ -107,7 +150,7 @@ class RemoteColorizer:
         return results
 
     def _predict(self, body: dict[str, Any]) -> list[Any]:
-        url = f"{self.url}/v1/models/{self.name}:predict"
+        url = self.predict_url
         for attempt in range(self.retries + 1):
             try:
                 answer = self.session.post(url, data=json.dumps(body), timeout=self.timeout_s,
@@ -117,6 +160,11 @@ class RemoteColorizer:
             if answer.status_code == 503 and attempt < self.retries:
                 time.sleep(min(30.0, float(answer.headers.get("Retry-After", "1") or 1)))
                 continue
+            if answer.status_code == 404:
+                raise ModelChangedError(
+                    f"{url}: HTTP 404: {self.name} version {self.identity.version} is no longer served: "
+                    f"{answer.text[:200]}"
+                )
             if answer.status_code != 200:
                 raise RemoteColorizerError(f"{url}: HTTP {answer.status_code}: {answer.text[:200]}")
             try:

@@ -6,8 +6,11 @@ full-resolution colorized PNG bytes: decoding, resizing, the network, chroma ups
 recombination and encoding all run inside the graph. ``colorize_rgb`` (uint8 pixels in and out)
 and ``predict_uv`` (the bare network) serve in-process clients that decode images themselves.
 
-Beside the SavedModel, ``colorbot-model.json`` records name, version, model config and the SHA-256
-of the weights, which the database keeps with every colorization.
+Beside the SavedModel, ``colorbot-model.json`` records name, version, model config, the SHA-256
+of the weights and the settings that change the output (chroma scale, upsampling, input size): the
+model's identity (colorizer/identity.py), which the database keeps with every colorization. With no
+version given, the version ends in a digest of those settings, so two exports of one checkpoint
+with different chroma scales are two versions of the model, never one.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from colorizer.identity import ModelIdentity
 from colorizer.inference import Colorizer, network_input, recombine
 from colorizer.model import ModelConfig
 
@@ -41,6 +45,19 @@ class ExportedModelInfo:
     @property
     def backbone(self) -> str:
         return self.config.get("backbone", "")
+
+    def identity(self, name: str | None = None) -> ModelIdentity:
+        """This export's identity; ``name`` replaces the exported name (as ``[[colorizer.models]]`` may)."""
+        return ModelIdentity(
+            name=name or self.name,
+            version=self.version,
+            backbone=self.backbone or None,
+            config={**self.config, "upsampling": self.upsampling},
+            weights_sha256=self.weights_sha256,
+            chroma_scale=self.chroma_scale,
+            upsampling=self.upsampling,
+            input_size=self.input_size,
+        )
 
 
 class _ServingModule(tf.Module):
@@ -96,13 +113,15 @@ def export_model(
     out: str | Path,
     *,
     name: str,
-    version: str,
+    version: str | None = None,
+    version_prefix: str = "export",
     upsampling: str = "guided",
     chroma_scale: float = 1.0,
 ) -> ExportedModelInfo:
     """Write ``model`` to ``out`` as a SavedModel plus its weights file and ``colorbot-model.json``.
 
     ``chroma_scale`` multiplies the network's U and V in every signature (see colorizer/calibrate.py).
+    Without ``version`` the version is ``<version_prefix>-<first 8 hex digits of the settings digest>``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,13 +139,15 @@ def export_model(
     )
     info = ExportedModelInfo(
         name=name,
-        version=version,
+        version=version or "",
         config=config.to_dict(),
         weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(),
         upsampling=upsampling,
         input_size=config.input_size,
-        chroma_scale=chroma_scale,
+        chroma_scale=float(chroma_scale),
     )
+    if not version:
+        info.version = f"{version_prefix}-{info.identity().settings_digest()[:8]}"
     (out / MODEL_INFO).write_text(json.dumps(info.__dict__, indent=2))
     return info
 

@@ -3,8 +3,13 @@
 Endpoints, as TensorFlow Serving has them, so the same client works against either:
 
 * ``POST /v1/models/<name>:predict`` with ``{"instances": [{"b64": "<encoded image>"}, …]}``
-  answers ``{"predictions": [{"b64": "<PNG>"}, …]}``;
-* ``GET /v1/models/<name>`` answers the model's version status;
+  answers ``{"predictions": [{"b64": "<PNG>"}, …]}``; so does
+  ``POST /v1/models/<name>/versions/<version>:predict``, which clients use to pin the version they
+  recorded (any other version answers 404);
+* ``GET /v1/models/<name>`` (or ``…/versions/<version>``) answers the model's version status,
+  TensorFlow Serving's ``{"model_version_status": [{"version", "state", "status"}]}`` with, in
+  each entry, the ``identity`` TensorFlow Serving lacks: weights SHA-256, chroma scale,
+  upsampling, input size and backbone (colorizer/identity.py);
 * ``GET /healthz`` answers 200 while the server takes work.
 
 Requests are decoded in their own threads and queued; one worker takes whatever arrived within
@@ -23,12 +28,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 
@@ -117,12 +123,17 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class ModelServer:
-    """The HTTP server around one model; ``start``/``stop`` or use it as a context manager."""
+    """The HTTP server around one model; ``start``/``stop`` or use it as a context manager.
+
+    ``identity`` is what the status reports of the model besides its version (the settings of
+    :meth:`colorizer.identity.ModelIdentity.settings`); empty, the status is TensorFlow Serving's.
+    """
 
     def __init__(self, name: str, version: str, colorize: Callable[[list[np.ndarray]], list[np.ndarray]],
-                 settings: ServeSettings | None = None):
+                 settings: ServeSettings | None = None, *, identity: Mapping[str, Any] | None = None):
         self.name = name
         self.version = version
+        self.identity = dict(identity or {})
         self.settings = settings or ServeSettings()
         self.batcher = Batcher(colorize, self.settings)
         self.accepting = True
@@ -181,14 +192,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._json(code, {"error": message or HTTPStatus(code).phrase}, {"Connection": "close"})
 
+    def _route(self) -> tuple[str | None, str | None]:
+        """("predict" or "status" or "health" or None, the version the path names or None)."""
+        if self.path == "/healthz":
+            return "health", None
+        prefix = f"/v1/models/{self.server_model.name}"
+        if not self.path.startswith(prefix):
+            return None, None
+        rest = self.path[len(prefix):]
+        version = None
+        if rest.startswith("/versions/"):
+            named, separator, suffix = rest[len("/versions/"):].partition(":")
+            named = named.rstrip("/") if not separator else named
+            if not named or "/" in named:
+                return None, None
+            version, rest = unquote(named), separator + suffix
+        if rest == ":predict":
+            return "predict", version
+        if rest in ("", "/"):
+            return "status", version
+        return None, None
+
     def _methods_allowed(self) -> str | None:
         """The methods this path answers, or None for an unknown path."""
-        name = self.server_model.name
-        if self.path == f"/v1/models/{name}:predict":
-            return "POST"
-        if self.path == "/healthz" or self.path.rstrip("/") == f"/v1/models/{name}":
-            return "GET"
-        return None
+        return {"predict": "POST", "status": "GET", "health": "GET"}.get(self._route()[0])
 
     def _refuse_method(self) -> None:
         self.close_connection = True  # whatever body came with the request is left unread
@@ -198,25 +225,37 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(405, {"error": f"{self.command} not allowed on {self.path}; use {allowed}"}, {"Allow": allowed})
 
+    def _refuse_version(self, version: str) -> None:
+        self.close_connection = True
+        model = self.server_model
+        self._json(404, {"error": f"model {model.name!r} has no version {version!r}; this server serves {model.version!r}"})
+
     do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method
 
     def do_GET(self) -> None:
         model = self.server_model
-        if self.path == "/healthz":
+        endpoint, version = self._route()
+        if endpoint == "health":
             self._json(200 if model.accepting else 503, {"status": "ok" if model.accepting else "stopping"})
-        elif self.path.rstrip("/") == f"/v1/models/{model.name}":
+        elif endpoint == "status" and version not in (None, model.version):
+            self._refuse_version(version)
+        elif endpoint == "status":
             state = "AVAILABLE" if model.accepting else "END"
-            self._json(200, {"model_version_status": [
-                {"version": model.version, "state": state, "status": {"error_code": "OK", "error_message": ""}}
-            ]})
+            entry = {"version": model.version, "state": state, "status": {"error_code": "OK", "error_message": ""}}
+            if model.identity:
+                entry["identity"] = model.identity
+            self._json(200, {"model_version_status": [entry]})
         else:
             self._refuse_method()
 
     def do_POST(self) -> None:
         model = self.server_model
         try:
-            if self.path != f"/v1/models/{model.name}:predict":
+            endpoint, version = self._route()
+            if endpoint != "predict":
                 return self._refuse_method()
+            if version not in (None, model.version):
+                return self._refuse_version(version)
             images = self._read_images()
             if not model.accepting:
                 raise RequestError(503, "server is stopping", {"Retry-After": str(model.settings.retry_after_s)})

@@ -15,7 +15,9 @@ class ModelSpec(_Section):
     name: str = Field(min_length=1, max_length=64)
     path: str | None = Field(None, description="an exported model folder (colorbot export)")
     url: str | None = Field(None, description="a TensorFlow Serving REST endpoint, e.g. http://host:8501")
-    version: str | None = Field(None, description="for url: the version to record [default: the server's]")
+    version: str | None = Field(
+        None, description="for url: the version to use; predict calls are pinned to it [default: the newest served]"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:

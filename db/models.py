@@ -135,7 +135,12 @@ class PostImage(Base):
 
 
 class Model(Base):
-    """A colorization model taking part in the benchmark (the "gray" baseline is one too)."""
+    """A colorization model taking part in the benchmark (the "gray" baseline is one too).
+
+    ``identity`` is what it computes: name, version, weights SHA-256 and every setting that changes
+    its output (null where unknown); ``identity_sha256`` hashes it (``db.store.identity_sha256``).
+    One name and version never stands for two identities (``db.store.get_or_create_model``).
+    """
 
     __tablename__ = "models"
     __table_args__ = (UniqueConstraint("name", "version"),)
@@ -146,6 +151,8 @@ class Model(Base):
     backbone: Mapped[str] = mapped_column(String(64), default="")
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     weights_sha256: Mapped[str | None] = mapped_column(String(64))
+    identity: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    identity_sha256: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import socket
@@ -51,32 +52,84 @@ def store_image(session: Session, data: bytes) -> Image:
     return image
 
 
+class ModelIdentityClash(ValueError):
+    """A model is configured under the name and version of a stored model that computes something else."""
+
+
+def identity_sha256(identity: dict[str, Any]) -> str:
+    """SHA-256 of the identity's canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def get_or_create_model(
     session: Session,
     *,
     name: str,
     version: str,
-    backbone: str = "",
+    backbone: str | None = None,
     config: dict[str, Any] | None = None,
     weights_sha256: str | None = None,
+    chroma_scale: float | None = None,
+    upsampling: str | None = None,
+    input_size: int | None = None,
 ) -> Model:
+    """The stored model with this name and version, inserting it if it is new.
+
+    Its identity is name, version and the other arguments but ``config`` (a description); ``None``
+    means not known. A stored model whose identity differs in a setting both sides know raises
+    :class:`ModelIdentityClash`, never merges: its numbers were computed by another model. Settings
+    the stored row lacks (rows from before they were recorded) are filled in from this one.
+    """
+    identity = {
+        "name": name,
+        "version": version,
+        "weights_sha256": weights_sha256,
+        "chroma_scale": None if chroma_scale is None else float(chroma_scale),
+        "upsampling": upsampling,
+        "input_size": input_size,
+        "backbone": backbone or None,
+    }
     model = session.scalar(select(Model).where(Model.name == name, Model.version == version))
     if model is not None:
-        return model
+        return _same_identity(model, identity)
     model = Model(
         name=name,
         version=version,
-        backbone=backbone,
+        backbone=backbone or "",
         config=config or {},
         weights_sha256=weights_sha256,
+        identity=identity,
+        identity_sha256=identity_sha256(identity),
     )
     try:
         with session.begin_nested():
             session.add(model)
-    except IntegrityError:
-        return session.scalars(
-            select(Model).where(Model.name == name, Model.version == version)
-        ).one()
+    except IntegrityError:  # another process stored it between our look-up and our insert
+        stored = session.scalars(select(Model).where(Model.name == name, Model.version == version)).one()
+        return _same_identity(stored, identity)
+    return model
+
+
+def _same_identity(model: Model, identity: dict[str, Any]) -> Model:
+    """``model``, its unknown settings filled from ``identity``; raises if a known one differs."""
+    stored = dict(model.identity or {})
+    differences = [key for key, value in identity.items()
+                   if value is not None and stored.get(key) is not None and stored[key] != value]
+    if differences:
+        shown = ", ".join(f"{key} {stored[key]!r} stored, {identity[key]!r} configured" for key in differences)
+        raise ModelIdentityClash(
+            f"model {model.name!r} version {model.version!r} is stored with another identity: {shown} "
+            f"(identity {model.identity_sha256[:12]} stored, {identity_sha256(identity)[:12]} configured); "
+            "give this one its own version (colorbot export --version) or name"
+        )
+    learned = {key: value for key, value in identity.items() if value is not None and stored.get(key) is None}
+    if learned:
+        log.info("model %s %s: recording %s, not known before", model.name, model.version, ", ".join(sorted(learned)))
+        model.identity = {**stored, **learned}
+        model.identity_sha256 = identity_sha256(model.identity)
+        model.weights_sha256 = model.weights_sha256 or model.identity.get("weights_sha256")
+        model.backbone = model.backbone or model.identity.get("backbone") or ""
     return model
 
 

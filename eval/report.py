@@ -3,7 +3,8 @@
 ``index.html`` (summary per model with 95 % intervals, plots, ten best and worst, and a gallery
 "black-and-white | each model | human" sortable by any metric), beside it ``metrics.csv`` (one row
 per colorization), ``summary.json``, ``summary.md``, ``settings.json`` (filters, alignment
-settings, library versions) and the ``images/`` and ``plots/`` it shows.
+settings, library versions) and the ``images/`` and ``plots/`` it shows. Each model stored is one
+entry, labelled by its name, or by "name version" where models share a name.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def write_report(
         "filters": {"since": filters.since.isoformat() if filters.since else None, "models": filters.models},
         "summary": summary,
         "metrics": METRICS,
-        "models": sorted(table["model"].unique(), key=lambda m: (m == GRAY_MODEL_NAME, m)) if len(table) else [],
+        "models": _report_order(table),
         "posts": posts,
         "refused": refused,
         "plots": plots,
@@ -184,6 +185,22 @@ _PREPROCESSING = {
 }
 
 
+def model_labels(models: list[Model]) -> dict[int, str]:
+    """How the report names each model (by id): its name, or "name version" where models share a name,
+    so two versions of one model (two chroma scales of one checkpoint, say) are never merged."""
+    names = [model.name for model in {model.id: model for model in models}.values()]
+    return {model.id: model.name if names.count(model.name) == 1 else f"{model.name} {model.version}"
+            for model in models}
+
+
+def _report_order(table: pd.DataFrame) -> list[str]:
+    """Model labels, the gray baseline last."""
+    if not len(table):
+        return []
+    models = table[["model", "model_name"]].drop_duplicates()
+    return [label for _, label in sorted((name == GRAY_MODEL_NAME, label) for label, name in models.itertuples(index=False))]
+
+
 def _collect(session: Session, filters: ReportFilter, image_dir: Path):
     """The per-colorization table, the gallery posts (writing their thumbnails) and refusals."""
     query = (
@@ -198,15 +215,20 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
     if filters.models:
         query = query.where(Model.name.in_([*filters.models, GRAY_MODEL_NAME]))
     records, gallery, refused = [], {}, {}
-    for colorization, post, model, alignment in session.execute(query):
+    rows = session.execute(query).all()
+    labels = model_labels([model for _, _, model, _ in rows])
+    for colorization, post, model, alignment in rows:
+        label = labels[model.id]
         values = {m.name: m.value for m in session.scalars(select(Metric).where(Metric.colorization_id == colorization.id))}
         records.append(
             {
                 "reddit_id": post.reddit_id,
                 "created_utc": post.created_utc.isoformat(),
                 "permalink": post.permalink,
-                "model": model.name,
+                "model": label,
+                "model_name": model.name,
                 "model_version": model.version,
+                "model_identity": model.identity_sha256,
                 "aligned": bool(alignment.accepted),
                 **{name: values.get(name, math.nan) for name in METRICS},
             }
@@ -227,11 +249,12 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
                 values={},
             )
         entry = gallery[post.reddit_id]
-        entry.machines[model.name] = _thumbnail(
-            decode_rgb(colorization.image.data), image_dir, f"{post.reddit_id}-{_slug(model.name)}.jpg"
+        entry.machines[label] = _thumbnail(
+            decode_rgb(colorization.image.data), image_dir, f"{post.reddit_id}-{_slug(label)}.jpg"
         )
-        entry.values[model.name] = values
-    columns = ["reddit_id", "created_utc", "permalink", "model", "model_version", "aligned", *METRICS]
+        entry.values[label] = values
+    columns = ["reddit_id", "created_utc", "permalink", "model", "model_name", "model_version", "model_identity",
+               "aligned", *METRICS]
     return pd.DataFrame.from_records(records, columns=columns), list(gallery.values()), refused
 
 
@@ -251,7 +274,7 @@ def _slug(name: str) -> str:
 def _rankings(table: pd.DataFrame) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Per model other than gray: the ``RANKED`` best and worst posts by ``RANKING_METRIC``."""
     rankings = {}
-    measured = table[table["aligned"] & (table["model"] != GRAY_MODEL_NAME)].dropna(subset=[RANKING_METRIC])
+    measured = table[table["aligned"] & (table["model_name"] != GRAY_MODEL_NAME)].dropna(subset=[RANKING_METRIC])
     for model, rows in measured.groupby("model"):
         ordered = rows.sort_values(RANKING_METRIC)[["reddit_id", RANKING_METRIC]]
         rankings[str(model)] = {

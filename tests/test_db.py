@@ -20,7 +20,16 @@ from sqlalchemy.exc import IntegrityError
 
 from db import Image, JobRun, Post, PostState, make_engine, migrate, session_factory
 from db.models import Base
-from db.store import NotAnImageError, job_run, post_state_counts, store_image, table_counts
+from db.store import (
+    ModelIdentityClash,
+    NotAnImageError,
+    get_or_create_model,
+    identity_sha256,
+    job_run,
+    post_state_counts,
+    store_image,
+    table_counts,
+)
 
 
 def png_bytes(seed: int, size=(16, 12)) -> bytes:
@@ -194,6 +203,75 @@ def test_reddit_id_is_unique(sessions):
     with pytest.raises(IntegrityError):
         with sessions.begin() as session:
             session.add(new_post("abc"))
+
+
+LOCAL = {"backbone": "tiny", "weights_sha256": "a" * 64, "upsampling": "guided", "input_size": 64}
+
+
+def test_a_name_and_version_never_stand_for_two_identities(sessions):
+    with sessions.begin() as session:
+        first = get_or_create_model(session, name="resenc", version="7", chroma_scale=1.0, **LOCAL)
+    with sessions.begin() as session:
+        again = get_or_create_model(session, name="resenc", version="7", chroma_scale=1, **LOCAL)
+        assert again.id == first.id  # the same model, 1 and 1.0 alike
+    with pytest.raises(ModelIdentityClash) as refused:
+        with sessions.begin() as session:
+            get_or_create_model(session, name="resenc", version="7", chroma_scale=1.3, **LOCAL)
+    message = str(refused.value)
+    assert "\n" not in message and "'resenc' version '7'" in message
+    assert "chroma_scale 1.0 stored, 1.3 configured" in message
+    assert first.identity_sha256[:12] in message
+    with sessions.begin() as session:
+        other_version = get_or_create_model(session, name="resenc", version="8", chroma_scale=1.3, **LOCAL)
+    assert other_version.id != first.id
+
+
+def test_settings_a_stored_model_lacks_are_filled_in_and_then_hold(sessions):
+    with sessions.begin() as session:
+        served = get_or_create_model(session, name="remote", version="3")  # a server that reported nothing
+    with sessions.begin() as session:
+        completed = get_or_create_model(session, name="remote", version="3", chroma_scale=0.85, **LOCAL)
+        assert completed.id == served.id
+        assert completed.identity["chroma_scale"] == 0.85 and completed.weights_sha256 == "a" * 64
+        assert completed.identity_sha256 == identity_sha256(completed.identity) != served.identity_sha256
+    with sessions.begin() as session:  # knowing less than the row is no difference
+        assert get_or_create_model(session, name="remote", version="3").id == served.id
+    with pytest.raises(ModelIdentityClash, match="upsampling 'guided' stored, 'bilinear' configured"):
+        with sessions.begin() as session:
+            get_or_create_model(session, name="remote", version="3", upsampling="bilinear")
+
+
+def test_the_identity_migration_fills_what_older_rows_know(db_url):
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0003")
+    local_config = '{"backbone": "tiny", "input_size": 64, "upsampling": "guided"}'
+    with engine.begin() as conn:
+        for name, version, backbone, config, weights in [
+            ("resenc", "step-7", "tiny", local_config, "b" * 64),
+            ("served", "2", "remote", "{}", None),
+            ("gray", "1", "none", '{"description": "baseline"}', None),
+        ]:
+            conn.execute(text("INSERT INTO models (name, version, backbone, config, weights_sha256, created_at) "
+                              "VALUES (:n, :v, :b, :c, :w, '2026-01-01')"),
+                         {"n": name, "v": version, "b": backbone, "c": config, "w": weights})
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        from db.models import Model
+
+        rows = {model.name: model for model in session.scalars(select(Model))}
+        assert rows["resenc"].identity == {"name": "resenc", "version": "step-7", "weights_sha256": "b" * 64,
+                                           "chroma_scale": None, "upsampling": "guided", "input_size": 64,
+                                           "backbone": "tiny"}
+        assert rows["served"].identity["backbone"] is None  # "remote" was a placeholder, not a backbone
+        assert all(model.identity_sha256 == identity_sha256(model.identity) for model in rows.values())
+    with sessions.begin() as session:  # the old rows work on: the same models are found, the chroma scale learnt
+        resenc = get_or_create_model(session, name="resenc", version="step-7", backbone="tiny", weights_sha256="b" * 64,
+                                     chroma_scale=0.85, upsampling="guided", input_size=64)
+        gray = get_or_create_model(session, name="gray", version="1", backbone="none")
+        assert (resenc.id, gray.id) == (rows["resenc"].id, rows["gray"].id)
+        assert resenc.identity["chroma_scale"] == 0.85
+    engine.dispose()
 
 
 def test_job_run_records_success_and_failure(sessions):
