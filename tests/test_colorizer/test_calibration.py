@@ -101,6 +101,8 @@ def test_export_fits_the_scale_on_the_photos_training_never_saw(tmp_path):
 
     result = CliRunner().invoke(cli, ["export", str(run), "--out", str(tmp_path / "gray"), "--chroma-scale", "0"])
     assert result.exit_code == 0, result.output
+    versions = [json.loads((tmp_path / out / MODEL_INFO).read_text())["version"] for out in ("auto", "gray")]
+    assert versions[0] != versions[1] and all(v.startswith("step-2-") for v in versions), versions  # two models
     photo = np.asarray(PIL.Image.open(next(data.iterdir())).convert("RGB"))
     gray = ExportedModel(tmp_path / "gray")
     served = gray.serve([Path(calibration[0]).read_bytes()])[0]

@@ -10,7 +10,9 @@ import PIL.Image
 from sqlalchemy import select
 
 from colorbot.pipeline import MAX_ATTEMPTS, colorize_pending
-from colorizer.client import ModelIdentity
+import pytest
+
+from colorizer.client import ModelChangedError, ModelIdentity
 from db import Colorization, ImageRole, Post, PostImage, PostState
 from db.store import advance_post, store_image
 
@@ -69,3 +71,22 @@ def test_a_model_failing_every_time_gives_up_with_the_reason(sessions):
         post = session.get(Post, post_id)
     assert post.state == PostState.SKIPPED.value
     assert f"colorizing failed {MAX_ATTEMPTS} times" in post.skip_reason and "model server down" in post.skip_reason
+
+
+class RolledOutColorizer:
+    """A served model whose server has moved on to another version since it was opened."""
+
+    identity = ModelIdentity(name="served", version="1")
+
+    def colorize(self, images):
+        raise ModelChangedError("served version 1 is no longer served")
+
+
+def test_a_model_rolled_out_under_the_run_stops_it_without_counting_against_the_post(sessions):
+    post_id = fetched_post(sessions, failed_fetches=0)
+    with pytest.raises(ModelChangedError):
+        colorize_pending(sessions, [RolledOutColorizer()])
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        assert (post.state, post.attempts) == (PostState.FETCHED.value, 0)
+        assert session.scalars(select(Colorization)).all() == []

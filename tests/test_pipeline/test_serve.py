@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import PIL.Image
@@ -15,7 +16,7 @@ import pytest
 import requests
 import skimage.data
 
-from colorizer.client import LocalColorizer, RemoteColorizer
+from colorizer.client import LocalColorizer, ModelChangedError, RemoteColorizer, RemoteColorizerError
 from colorizer.inference import encode_png
 from colorizer.serve import ModelServer, ServeSettings
 
@@ -41,6 +42,70 @@ def test_results_equal_in_process_inference(model):
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
     assert remote.identity.version == "1"
     assert health.status_code == 200
+
+
+def test_the_status_carries_version_and_identity_and_predict_is_pinned_to_that_version(model):
+    photo = skimage.data.astronaut()[::8, ::8]
+    with ModelServer("tiny", "step-7-ab12", model.colorize, ServeSettings(port=0),
+                     identity=model.identity.settings()) as server:
+        remote = RemoteColorizer(server.url, "tiny")
+        served = remote.colorize([photo])[0]
+        pinned = requests.get(f"{server.url}/v1/models/tiny/versions/step-7-ab12", timeout=10)
+        unpinned = requests.post(f"{server.url}/v1/models/tiny:predict", data=body_for(photo), timeout=30)
+        other = requests.post(f"{server.url}/v1/models/tiny/versions/6:predict", data=body_for(photo), timeout=30)
+        other_status = requests.get(f"{server.url}/v1/models/tiny/versions/6", timeout=10)
+    assert remote.identity.version == "step-7-ab12"
+    assert remote.identity.weights_sha256 == model.identity.weights_sha256 and len(remote.identity.weights_sha256) == 64
+    assert remote.identity.settings() == model.identity.settings()
+    assert remote.predict_url.endswith("/v1/models/tiny/versions/step-7-ab12:predict")
+    np.testing.assert_array_equal(served, model.colorize([photo])[0])
+    assert pinned.json()["model_version_status"][0]["identity"]["chroma_scale"] == model.identity.chroma_scale
+    assert unpinned.status_code == 200  # TensorFlow Serving's unversioned path still answers
+    for refused in (other, other_status):
+        assert refused.status_code == 404 and "no version '6'" in refused.json()["error"]
+
+
+def test_a_rollout_is_never_recorded_under_the_old_version(model):
+    with ModelServer("tiny", "1", model.colorize, ServeSettings(port=0)) as server:
+        remote = RemoteColorizer(server.url, "tiny")
+        server.version = "2"  # the server now runs another model
+        with pytest.raises(ModelChangedError, match="version 1 is no longer served"):
+            remote.colorize([skimage.data.camera()[::8, ::8]])
+        assert RemoteColorizer(server.url, "tiny").identity.version == "2"
+        with pytest.raises(RemoteColorizerError, match="serves version 2, not '1'"):
+            RemoteColorizer(server.url, "tiny", version="1")
+
+
+class _TensorFlowServingStatus(BaseHTTPRequestHandler):
+    """TensorFlow Serving's answer to GET /v1/models/tiny: versions, states, no identity."""
+
+    def do_GET(self):
+        body = json.dumps({"model_version_status": [
+            {"version": str(number), "state": state, "status": {"error_code": "OK", "error_message": ""}}
+            for number, state in ((3, "AVAILABLE"), (12, "AVAILABLE"), (13, "LOADING"))
+        ]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_tensorflow_serving_status_gives_the_newest_available_version_and_unknown_weights():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _TensorFlowServingStatus)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        newest, chosen = RemoteColorizer(url, "tiny"), RemoteColorizer(url, "tiny", version="3")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert newest.identity.version == "12" and newest.predict_url == f"{url}/v1/models/tiny/versions/12:predict"
+    assert newest.identity.settings() == dict.fromkeys(newest.identity.settings())  # all unknown
+    assert chosen.identity.version == "3"
 
 
 def test_two_hundred_concurrent_requests_are_all_answered_in_batches(model):
