@@ -247,6 +247,7 @@ def run(app: App, once: bool) -> None:
         else:
             run_forever(jobs, context)
 
+
 def _open_models_or_exit(app: App, cache: dict) -> None:
     """Open the configured models for the colorize job and refuse to start on a model whose name and
     version a stored model with another identity has; a model that cannot be opened now is left to the job."""
