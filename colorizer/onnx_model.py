@@ -85,13 +85,15 @@ def read_declaration(onnx_path: str | Path, file: str | Path | None = None) -> O
         return OnnxDeclaration.model_validate(data)
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "declaration"
-        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-        raise OnnxModelError(f"{file}: {key}: {message}") from None
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
+        key = ".".join(str(part) for part in error["loc"])
+        raise OnnxModelError(f"{file}: {key}: {message}" if key else f"{file}: {message}") from None
 
 
 def open_onnx(spec: ModelSpec) -> OnnxColorizer:
     """The colorizer a ``[[colorizer.models]]`` entry with ``onnx`` names, checked and probed."""
+    if not Path(spec.onnx).is_file():
+        raise OnnxModelError(f"{spec.onnx}: no such ONNX file")
     declaration = spec.declaration or read_declaration(spec.onnx, spec.declaration_file)
     return OnnxColorizer(spec.onnx, declaration, name=spec.name, version=spec.version)
 
@@ -153,6 +155,11 @@ class OnnxColorizer:
 
     def _check_signature(self) -> None:
         """The model's tensors against the declaration: one 4-axis float input, channels, sizes."""
+        channel_axis = self._check_input()
+        self._check_output_signature(channel_axis)
+
+    def _check_input(self) -> int:
+        """Checks the input tensor, settles the layout; returns the channel axis."""
         declared = self.declaration
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
@@ -179,6 +186,11 @@ class OnnxColorizer:
             raise self._fail(f"its input is {sides[0]}x{sides[1]}, but the declaration says size = {declared.size}")
         if declared.multiple_of is not None and all(_known(side) for side in sides):
             raise self._fail(f"its input is fixed at {sides[0]}x{sides[1]}: declare size, not multiple_of")
+        return channel_axis
+
+    def _check_output_signature(self, channel_axis: int) -> None:
+        """The first output (any others are ignored) must have 4 axes and the declared kind's channels."""
+        declared = self.declaration
         output = self.session.get_outputs()[0]
         self.output_name = output.name
         out_shape = list(output.shape) if output.shape is not None else []

@@ -61,7 +61,8 @@ class OnnxDeclaration(_Section):
         channels = INPUT_CHANNELS[self.input]
         for key in ("mean", "std"):
             if len(getattr(self, key)) not in (1, channels):
-                raise ValueError(f"{key} needs 1 or {channels} values for input = {self.input!r}")
+                counts = "1 value" if channels == 1 else f"1 or {channels} values"
+                raise ValueError(f"{key} needs {counts} for input = {self.input!r}")
         if any(value <= 0 for value in self.std):
             raise ValueError(f"std must be positive, not {self.std}")
         low, high = self.raw_output_range

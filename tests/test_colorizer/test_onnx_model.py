@@ -176,6 +176,9 @@ def test_a_missing_or_broken_file_is_refused(tmp_path):
     (tmp_path / "bare.onnx.toml").write_text('input = "lab"\nsize = 64\noutput = "ab"\n')
     with pytest.raises(OnnxModelError, match=r"bare.onnx.toml: input: Input should be 'lab_l', 'y' or 'gray_rgb'"):
         read_declaration(path)
+    (tmp_path / "bare.onnx.toml").write_text('input = "y"\noutput = "ab"\n')
+    with pytest.raises(OnnxModelError, match=r"bare.onnx.toml: give exactly one of size"):
+        read_declaration(path)
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"not a protobuf")
     with pytest.raises(OnnxModelError, match="not a network onnxruntime can run"):
@@ -215,6 +218,19 @@ def test_colorbot_run_refuses_a_bad_declaration_before_any_job(tmp_path, monkeyp
     lines = result.output.strip().splitlines()
     assert lines[-1].startswith("colorbot: error: colorize: cannot load model:") and "size = 128" in lines[-1]
     assert "scrape:" not in result.output
+
+
+def test_colorbot_demo_refuses_a_bad_declaration_before_building_posts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_network(tmp_path, "ddcolor", ddcolor_style(), {"input": "y", "size": 64, "output": "rgb"})
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--model", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"colorbot: error: demo: {path}: wrong channel count: its input takes 3 channels (nchw), but input = 'y' feeds 1"
+    ]
+    assert not (tmp_path / "demo").exists()
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--model", str(tmp_path / "none.onnx")])
+    assert result.exit_code == 2 and "none.onnx: no such ONNX file" in result.output
 
 
 def test_colorbot_colorize_takes_an_onnx_file(networks, tmp_path, monkeypatch):
