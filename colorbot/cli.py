@@ -249,17 +249,21 @@ def run(app: App, once: bool) -> None:
 
 
 def _open_models_or_exit(app: App, cache: dict) -> None:
-    """Open the configured models for the colorize job and refuse to start on a model whose name and
-    version a stored model with another identity has; a model that cannot be opened now is left to the job."""
+    """Open the configured models for the colorize job now, so that a wrong one (a bad ONNX
+    declaration, a missing folder, a name and version a stored model with another identity has)
+    stops the command at start with one line. A model server that does not answer yet is left to
+    the colorize job, which retries on its schedule."""
     from colorbot.pipeline import register_models
     from colorizer.client import RemoteColorizerError, open_colorizers
     from db.store import ModelIdentityClash
 
     try:
         colorizers = open_colorizers(app.config.colorizer.models)
-    except (RemoteColorizerError, OSError, ValueError) as exc:
+    except RemoteColorizerError as exc:
         log.warning("colorize: cannot open the models now (the colorize job tries again): %s", str(exc).splitlines()[0])
         return
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise SetupError(f"colorize: cannot load model: {str(exc).splitlines()[0]}") from None
     try:
         register_models(app.sessions, colorizers)
     except ModelIdentityClash as exc:
@@ -363,8 +367,9 @@ def export(run_dir, out, name, version, upsampling, chroma_scale, min_chroma_rat
 @cli.command("colorize")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the PNG results.")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
-              help="Exported model folder [default: the first of colorizer.models, else the default model].")
+@click.option("--model", "model_dir", type=click.Path(), default=None,
+              help="Exported model folder or declared .onnx file "
+                   "[default: the first of colorizer.models, else the default model].")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, help="Images per network call.")
 @pass_app
 def colorize(app: App, images, out, model_dir, batch_size):
@@ -380,11 +385,13 @@ def colorize(app: App, images, out, model_dir, batch_size):
     except OSError as exc:
         raise SetupError(f"colorize: cannot create the output folder {out}: {exc.strerror or exc}") from None
 
-    from colorizer.client import LocalColorizer, RemoteColorizerError, open_colorizers
+    from colorizer.client import RemoteColorizerError, open_colorizers
     from colorizer.inference import UnreadableImageError, encode_png, load_rgb
+    from colorizer.settings import model_spec_for
 
     try:
-        model = LocalColorizer(model_dir) if model_dir else open_colorizers(app.config.colorizer.models)[0]
+        specs = [model_spec_for(model_dir)] if model_dir else app.config.colorizer.models[:1]
+        model = open_colorizers(specs)[0]
     except (FileNotFoundError, OSError, ValueError, RemoteColorizerError) as exc:
         raise SetupError(f"colorize: cannot load model: {str(exc).splitlines()[0]}") from None
     targets = [out_dir / name for name in _unique_png_names(images)]
@@ -505,8 +512,8 @@ def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, m
 @cli.command("demo")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("colorbot-demo"),
               show_default=True, help="Folder for the demo database and report (emptied of an earlier demo).")
-@click.option("--model", "model_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Exported model folder(s) to compare [default: the default model].")
+@click.option("--model", "model_dirs", multiple=True, type=click.Path(),
+              help="Exported model folder(s) or declared .onnx file(s) to compare [default: the default model].")
 def demo(out, model_dirs):
     """Run the whole chain once, offline, on demo posts made from scikit-image's photos.
 
@@ -515,13 +522,13 @@ def demo(out, model_dirs):
     credentials and no network.
     """
     from colorbot.demo import run_demo
-    from colorizer.settings import ModelSpec
+    from colorizer.settings import model_spec_for
 
-    models = [ModelSpec(name=Path(path).name, path=path) for path in model_dirs]
+    models = [model_spec_for(path) for path in model_dirs]
     try:
         index, outcomes = run_demo(out, models)
-    except FileNotFoundError as exc:
-        raise SetupError(f"demo: {exc}") from None
+    except (FileNotFoundError, ValueError) as exc:
+        raise SetupError(f"demo: {str(exc).splitlines()[0]}") from None
     for job, ok in outcomes.items():
         click.echo(f"{job}: {'ok' if ok else 'failed (see the log above)'}")
     if not all(outcomes.values()) or not index.exists():

@@ -102,6 +102,9 @@ def demo_config(folder: Path, server: ReplayServer, models: list[ModelSpec]) -> 
 
 def run_demo(folder: Path, models: list[ModelSpec] | None = None, seed: int = 0) -> tuple[Path, dict[str, bool]]:
     """Build the demo posts, run the chain once into ``folder``; returns (report index, job outcomes)."""
+    from colorizer.client import open_colorizers
+
+    colorizers = open_colorizers(models or [])  # before anything else: a model that cannot be used stops here
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("colorbot-demo.db*"):
         stale.unlink()  # every demo starts from an empty database
@@ -112,7 +115,7 @@ def run_demo(folder: Path, models: list[ModelSpec] | None = None, seed: int = 0)
         migrate.upgrade(engine)
         sessions: sessionmaker[Session] = session_factory(engine)
         context = JobContext(config=config, sessions=sessions, stop=threading.Event(),
-                             cache={"report_notice": DEMO_NOTICE})
+                             cache={"report_notice": DEMO_NOTICE, "colorizers": colorizers})
         outcomes = run_once(default_jobs(config), context)
     engine.dispose()
     return Path(config.pipeline.report_dir) / "index.html", outcomes

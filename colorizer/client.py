@@ -5,7 +5,8 @@ says which model it is (its :class:`~colorizer.identity.ModelIdentity`: name, ve
 and the settings that change its output) so that every stored colorization names its maker.
 ``LocalColorizer`` runs an exported model in this process; ``RemoteColorizer`` asks a server that
 speaks TensorFlow Serving's REST predict API: ``colorbot serve`` or TensorFlow Serving itself
-running the same exported folder.
+running the same exported folder; ``colorizer.onnx_model.OnnxColorizer`` runs someone else's
+network exported to ONNX.
 """
 
 from __future__ import annotations
@@ -190,7 +191,14 @@ def open_colorizers(specs: list[Any]) -> list[Colorizer]:
     """A colorizer per configured model (``ModelSpec``s); none configured means the default model."""
     if not specs:
         return [LocalColorizer(default_model_dir())]
-    return [
-        LocalColorizer(spec.path, name=spec.name) if spec.path else RemoteColorizer(spec.url, spec.name, version=spec.version)
-        for spec in specs
-    ]
+    return [open_colorizer(spec) for spec in specs]
+
+
+def open_colorizer(spec: Any) -> Colorizer:
+    if spec.path:
+        return LocalColorizer(spec.path, name=spec.name)
+    if spec.onnx:
+        from colorizer.onnx_model import open_onnx
+
+        return open_onnx(spec)
+    return RemoteColorizer(spec.url, spec.name, version=spec.version)

@@ -104,11 +104,18 @@ def upsample_chroma(y_small, uv_small, y_full, method: str) -> tf.Tensor:
     raise ValueError(f"unknown upsampling {method!r}; choose one of {UPSAMPLING_METHODS}")
 
 
-def network_input(rgb: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """(full-resolution Y, Y squeezed to size x size) of one uint8 RGB image (H, W, 3)."""
+def network_input(rgb: tf.Tensor, size) -> tuple[tf.Tensor, tf.Tensor]:
+    """(full-resolution Y, Y squeezed to size x size) of one uint8 RGB image (H, W, 3).
+
+    ``size`` may also be (height, width), for networks that take other shapes than squares.
+    """
     y_full = luminance(tf.cast(rgb, tf.float32) / 255.0)[None]
-    y_small = tf.image.resize(y_full, (size, size), method="area", antialias=True)
-    return y_full, y_small
+    return y_full, shrink(y_full, (size, size) if isinstance(size, int) else size)
+
+
+def shrink(y_full: tf.Tensor, shape) -> tf.Tensor:
+    """Y (1, H, W, 1) brought down to ``shape`` (height, width) the way the network input is."""
+    return tf.image.resize(y_full, shape, method="area", antialias=True)
 
 
 def recombine(y_full: tf.Tensor, y_small: tf.Tensor, uv_small: tf.Tensor, method: str) -> tf.Tensor:

@@ -396,7 +396,7 @@ CONFIG_ERRORS = {
     "file-unknown-key-in-a-list": ('[[colorizer.models]]\nname = "a"\npat = "m"\n', {},
                                    ["colorizer.models.0.pat", "unknown key", "colorbot.toml"]),
     "file-model-without-source": ('[[colorizer.models]]\nname = "a"\n', {},
-                                  ["colorizer.models.0", "exactly one of path or url", "colorbot.toml"]),
+                                  ["colorizer.models.0", "exactly one of path, url or onnx", "colorbot.toml"]),
     "file-unknown-section": ("[nosection]\nx = 1\n", {}, ["nosection", "unknown key", "colorbot.toml"]),
     "env-unknown-section": ("", {"COLORBOT_NOSECTION__X": "1"},
                             ["nosection", "unknown key", "environment variable COLORBOT_NOSECTION__X"]),
