@@ -219,12 +219,14 @@ def run_bench(
     summary = BenchSummary(photos=len(photos))
     run_id = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     benched: list[tuple[str, str]] = []  # (photo, sha256) of each photo with results, in order: small
+    benched_set: set[tuple[str, str]] = set()
     with ResultStore(out_dir / RESULTS_FILE) as store, logging_redirect_tqdm() if progress else nullcontext():
         bench = _PhotoBench(entrants, store, out_dir, decode, run_id, summary)
         for path in tqdm(photos, desc="bench", unit="photo", disable=not progress, dynamic_ncols=True):
             key = bench.photo(Path(path), in_gallery=len(benched) < gallery)
-            if key is not None:
+            if key is not None and key not in benched_set:  # a photo named twice is reported once
                 benched.append(key)
+                benched_set.add(key)
         summary.index = write_bench_report(out_dir, store, benched, entrants, gallery, summary)
     return summary
 
