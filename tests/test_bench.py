@@ -242,7 +242,7 @@ def test_whatever_measure_returns_is_reported_with_the_headline_first(tmp_path, 
 
 
 def colorbot_command(*args) -> list[str]:
-    return [sys.executable, "-m", "colorbot", "bench", *args, "--no-progress"]
+    return [sys.executable, "-m", "colorbot", "bench", *args]
 
 
 def clean_env() -> dict[str, str]:
@@ -260,7 +260,7 @@ def test_command_reports_a_bad_photo_in_one_line_and_exits_1(tmp_path, tiny_mode
     assert "2 measured" in result.stdout and "1 failed" in result.stdout
     bench_lines = [line for line in result.stderr.splitlines() if "eval.bench" in line]
     assert len(bench_lines) == 1 and "broken.png" in bench_lines[0]
-    assert "photo/s" not in result.stderr  # no progress bar
+    assert "photo/s" not in result.stderr  # no progress bar: stderr is not a terminal
     assert {r["model"] for r in results(tmp_path / "out")} == {"tiny-a", "gray"} and len(paths) == 2
 
 
@@ -269,7 +269,8 @@ def test_command_resumes_after_sigkill_without_redoing_finished_photos(tmp_path,
     count = 12
     write_photos(tmp_path / "photos", count, size=320, seed=3)  # big enough that a photo takes a while
     out = tmp_path / "out"
-    command = colorbot_command(str(tmp_path / "photos"), "--out", str(out), "--model", str(tiny_models[0]))
+    command = colorbot_command(str(tmp_path / "photos"), "--out", str(out), "--model", str(tiny_models[0]),
+                               "--no-progress")
     process = subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
@@ -283,8 +284,8 @@ def test_command_resumes_after_sigkill_without_redoing_finished_photos(tmp_path,
     finally:
         process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    before = [line for line in (out / RESULTS_FILE).read_text().splitlines()]
-    first_run = [json.loads(line) for line in before if line.endswith("}")]  # the last may be torn
+    lines = (out / RESULTS_FILE).read_text().splitlines(keepends=True)
+    first_run = [json.loads(line) for line in lines if line.endswith("\n")]  # the last may be torn
     finished_photos = {r["photo"] for r in first_run if sum(o["photo"] == r["photo"] for o in first_run) == 2}
     assert 2 <= len(finished_photos) < count
 
