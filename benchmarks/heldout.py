@@ -1,39 +1,41 @@
 """How an exported model colorizes held-out colour photos, next to the gray baseline.
 
-Each photo is turned gray and colorized at full resolution; every metric of the report
-(eval/metrics.py) is computed against the true photo, for the model and for the gray baseline
-(the gray input itself). Prints means with 95 % intervals and writes a picture of ten photos:
-input | model | truth. These are the figures of colorizer/MODEL_CARD.md.
+A thin wrapper over ``colorbot bench`` (eval/bench.py): each photo is turned gray and colorized at
+full resolution, every metric is computed against the true photo for the model and for the gray
+baseline, and the report goes to --out (rerunning into it resumes). This prints the figures of
+colorizer/MODEL_CARD.md (means with 95 % intervals, paired differences) and can write a picture
+of ten photos: input | model | truth.
 
-    python benchmarks/heldout.py MODEL_DIR PHOTO_FOLDER [--limit 814] [--picture card.jpg] [--json out.json]
+    python benchmarks/heldout.py MODEL_DIR PHOTO_FOLDER --out DIR [--limit 814] [--picture card.jpg]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
-import numpy as np
 import PIL.Image
 
 from colorizer.client import LocalColorizer
-from colorizer.data import find_images, is_grayscale
+from colorizer.data import find_images
 from colorizer.inference import load_rgb
-from eval.metrics import METRICS, measure, prepare_reference
+from eval.bench import run_bench
 
 SHOWN = ("uv_error", "saturation_ratio", "colorfulness_machine", "colorfulness_human", "delta_e_2000", "psnr", "auc")
+PAIRED = ("uv_error", "delta_e_2000", "psnr", "auc")
+PICTURED = 10
 
 
-def gray_of(rgb: np.ndarray) -> np.ndarray:
-    y = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.repeat(np.clip(np.round(y), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
-
-
-def picture(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]], path: str, height: int = 160) -> None:
+def picture(rows: list[list[Path]], path: str, height: int = 160) -> None:
+    """One strip of images per row, rows stacked, 8 px of white between everything."""
     tiles = []
     for row in rows:
-        scaled = [PIL.Image.fromarray(image).resize((round(image.shape[1] * height / image.shape[0]), height))
-                  for image in row]
+        scaled = []
+        for file in row:
+            with PIL.Image.open(file) as image:
+                scaled.append(image.convert("RGB").resize((round(image.width * height / image.height), height)))
         strip = PIL.Image.new("RGB", (sum(t.width for t in scaled) + 8 * (len(scaled) - 1), height), "white")
         x = 0
         for tile in scaled:
@@ -52,60 +54,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir")
     parser.add_argument("folder")
+    parser.add_argument("--out", type=Path, required=True, help="the bench report folder (reruns resume)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--picture", default=None, help="write input | model | truth for the first ten photos")
-    parser.add_argument("--json", dest="json_path", default=None)
     args = parser.parse_args()
 
     model = LocalColorizer(args.model_dir)
-    values: dict[str, dict[str, list[float]]] = {"model": {}, "gray": {}}
-    rows, used, skipped = [], 0, 0
-    for path in find_images(args.folder)[: args.limit]:
-        truth = load_rgb(path)
-        if is_grayscale(truth):
-            skipped += 1
-            continue
-        gray = gray_of(truth)
-        machine = model.colorize([gray])[0]
-        reference = prepare_reference(truth, np.ones(truth.shape[:2], bool))
-        for name, output in (("model", machine), ("gray", gray)):
-            for metric, value in measure(output, reference).items():
-                values[name].setdefault(metric, []).append(value)
-        if len(rows) < 10:
-            rows.append((gray, machine, truth))
-        used += 1
-    print(f"{model.identity.name} {model.identity.version}: {used} held-out photos ({skipped} grayscale skipped)")
-    summary = {}
-    for name in ("model", "gray"):
-        summary[name] = {}
-        for metric in SHOWN:
-            data = np.array([v for v in values[name][metric] if np.isfinite(v)])
-            half = 1.96 * data.std(ddof=1) / np.sqrt(len(data)) if len(data) > 1 else float("nan")
-            summary[name][metric] = {"mean": float(data.mean()), "ci95": float(half), "n": int(len(data))}
-        print(f"  {name:>5}: " + ", ".join(f"{metric} {s['mean']:.4g} ± {s['ci95']:.2g}"
-                                          for metric, s in summary[name].items()))
-    # The same photos under both: the paired difference says more than two overlapping intervals.
-    paired = {}
-    for metric, lower_is_better in (("uv_error", True), ("delta_e_2000", True), ("psnr", False), ("auc", False)):
-        model_values, gray_values = np.array(values["model"][metric]), np.array(values["gray"][metric])
-        keep = np.isfinite(model_values) & np.isfinite(gray_values)
-        difference = model_values[keep] - gray_values[keep]
-        better = difference < 0 if lower_is_better else difference > 0
-        paired[metric] = {"mean_difference": float(difference.mean()),
-                          "ci95": float(1.96 * difference.std(ddof=1) / np.sqrt(len(difference))),
-                          "relative": float(difference.mean() / gray_values[keep].mean()),
-                          "model_better_share": float(better.mean())}
-        print(f"  model − gray {metric}: {difference.mean():+.4g} ± {paired[metric]['ci95']:.2g} "
-              f"({paired[metric]['relative']:+.1%}); model better on {better.mean():.0%} of photos")
-    truth_chroma = np.mean(values["model"]["chroma_human"])
-    print(f"  mean chroma: model {np.mean(values['model']['chroma_machine']):.2f}, truth {truth_chroma:.2f} "
-          f"({np.mean(values['model']['chroma_machine']) / truth_chroma:.0%} of the truth's)")
+    photos = find_images(args.folder)[: args.limit]
+    outcome = run_bench(photos, [model], args.out, decode=load_rgb, progress=sys.stderr.isatty(), gallery=PICTURED)
+    report = json.loads((args.out / "summary.json").read_text())
+    name = model.identity.name
+    print(f"{name} {model.identity.version}: {report['photos']} held-out photos ({outcome.skipped} gray skipped, "
+          f"{outcome.failed} failed)")
+    for shown in (name, "gray"):
+        metrics = report["models"][shown]["metrics"]
+        print(f"  {shown:>5}: " + ", ".join(
+            f"{metric} {metrics[metric]['mean']:.4g} ± {(metrics[metric]['high'] - metrics[metric]['mean']):.2g}"
+            for metric in SHOWN))
+    for metric in PAIRED:
+        paired = report["models"][name]["vs_gray"][metric]
+        print(f"  model − gray {metric}: {paired['mean']:+.4g} ± {paired['high'] - paired['mean']:.2g} "
+              f"({paired['relative']:+.1%}); model better on {paired['better_share']:.0%} of photos")
+    metrics = report["models"][name]["metrics"]
+    print(f"  mean chroma: model {metrics['chroma_machine']['mean']:.2f}, truth {metrics['chroma_human']['mean']:.2f} "
+          f"({metrics['chroma_machine']['mean'] / metrics['chroma_human']['mean']:.0%} of the truth's)")
     if args.picture:
+        rows = [[args.out / row["input"], args.out / row["machines"][name], args.out / row["truth"]]
+                for row in report["gallery"] if row["input"] and row["machines"][name] and row["truth"]]
         picture(rows, args.picture)
-    if args.json_path:
-        with open(args.json_path, "w") as file:
-            json.dump({"photos": used, "skipped_grayscale": skipped, "summary": summary, "paired": paired,
-                       "metrics": {k: v.label for k, v in METRICS.items()}}, file, indent=2)
 
 
 if __name__ == "__main__":

@@ -462,6 +462,52 @@ def report(app: App, since: datetime | None, models: tuple[str, ...], out_dir: P
     index = write_report(app.sessions, out_dir, filters, app.config.eval)
     click.echo(str(index))
 
+
+@cli.command("bench")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Folder for the results and report; an earlier run's folder resumes.")
+@click.option("--model", "model_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="Exported model folder (repeatable) [default: colorizer.models, else the default model].")
+@click.option("--gallery", type=click.IntRange(0, 1000), default=8, show_default=True,
+              help="Photos shown as input | each model | truth in index.html.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
+@pass_app
+def bench(app: App, photos: tuple[Path, ...], out_dir: Path, model_dirs: tuple[str, ...], gallery: int,
+          no_progress: bool) -> None:
+    """Turn colour photos gray, colorize them with every model and measure each against the true photo.
+
+    PHOTOS are image files or folders (searched for JPEG/PNG/WebP). Writes OUT/results.jsonl (one line
+    per photo and model, kept as it goes), metrics.csv, summary.json, summary.md and index.html.
+    Running it again into the same OUT measures only what is not stored yet. A bad photo gets one
+    warning line and the rest go on; the exit code is 1 if any failed.
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SetupError(f"bench: cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
+
+    from colorizer.client import LocalColorizer, RemoteColorizerError, open_colorizers
+    from colorizer.data import find_images
+    from colorizer.inference import load_rgb
+    from eval.bench import BenchBusyError, run_bench
+
+    files = [path for photo in photos for path in (find_images(photo) if photo.is_dir() else [photo])]
+    try:
+        models = ([LocalColorizer(path) for path in model_dirs] if model_dirs
+                  else open_colorizers(app.config.colorizer.models))
+    except (FileNotFoundError, OSError, ValueError, RemoteColorizerError) as exc:
+        raise SetupError(f"bench: cannot load model: {str(exc).splitlines()[0]}") from None
+    try:
+        summary = run_bench(files, models, out_dir, decode=load_rgb, gallery=gallery,
+                            progress=not no_progress and sys.stderr.isatty())
+    except (BenchBusyError, ValueError) as exc:
+        raise SetupError(f"bench: {exc}") from None
+    click.echo(summary.line())
+    click.echo(str(summary.index))
+    if summary.failed:
+        raise SystemExit(1)
+
 @cli.command("serve")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
               help="Exported model folder [default: the default model].")
