@@ -94,7 +94,8 @@ def write_report(
         "preprocessing": _PREPROCESSING,
         "libraries": _library_versions(),
     }
-    write_file(out_dir / "summary.json", json.dumps(_json_ready({"leaderboard": leaderboard, "models": summary}), indent=2))
+    summary_record = {"leaderboard": leaderboard, "models": summary}
+    write_file(out_dir / "summary.json", json.dumps(_json_ready(summary_record), indent=2))
     write_file(out_dir / "settings.json", json.dumps(settings_record, indent=2))
     environment = _templates()
     write_file(out_dir / "summary.md", environment.get_template("summary.md.j2").render(**context))

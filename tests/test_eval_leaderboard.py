@@ -63,7 +63,8 @@ def test_every_model_is_averaged_over_the_same_resample_of_posts():
 def test_interval_shrinks_with_more_posts_and_is_reproducible():
     rng = np.random.default_rng(2)
     few, many = (pd.DataFrame({"m": rng.normal(0.5, 0.2, size=n)}) for n in (20, 2000))
-    width = {name: paired_means(df)["m"]["high"] - paired_means(df)["m"]["low"] for name, df in [("few", few), ("many", many)]}
+    intervals = {"few": paired_means(few)["m"], "many": paired_means(many)["m"]}
+    width = {name: interval["high"] - interval["low"] for name, interval in intervals.items()}
     assert width["many"] < width["few"] / 5  # about √100 = 10 times narrower
     assert paired_means(few) == paired_means(few)
     # the normal approximation's 1.96 s/√n, which the bootstrap of a mean should be close to
