@@ -72,7 +72,11 @@ METRICS: dict[str, MetricInfo] = {
     "psnr": MetricInfo("PSNR (dB, RGB)", "higher"),
     "ssim": MetricInfo("SSIM (RGB)", "higher"),
     "auc": MetricInfo("AuC of ab error (0–150)", "higher"),
+    "score": MetricInfo("headline score", "higher"),
 }
+
+HEADLINE_METRIC = "score"
+"""The one number the report's leaderboard ranks models by."""
 
 
 @dataclass

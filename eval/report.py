@@ -1,10 +1,12 @@
 """The comparison report: a self-contained folder that opens from disk with no network.
 
-``index.html`` (summary per model with 95 % intervals, plots, ten best and worst, and a gallery
-"black-and-white | each model | human" sortable by any metric), beside it ``metrics.csv`` (one row
-per colorization), ``summary.json``, ``summary.md``, ``settings.json`` (filters, alignment
-settings, library versions) and the ``images/`` and ``plots/`` it shows. Each model stored is one
-entry, labelled by its name, or by "name version" where models share a name.
+``index.html`` opens with the leaderboard (see ``eval.leaderboard``), then the full metric table
+per model with 95 % intervals (folded), plots, the ten best and worst as thumbnails, and a gallery
+"black-and-white | each model | human" sortable by any metric; beside it ``metrics.csv`` (one row
+per colorization), ``summary.json`` and ``summary.md`` (the leaderboard and the metric table),
+``settings.json`` (filters, alignment settings, library versions) and the ``images/`` and
+``plots/`` it shows. Each model stored is one entry, labelled by its name, or by "name version"
+where models share a name.
 """
 
 from __future__ import annotations
@@ -32,12 +34,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.engine import reading
 from db.models import Alignment, Colorization, Metric, Model, Post
 from eval.evaluate import GRAY_MODEL_NAME, decode_rgb, original_and_human
+from eval.leaderboard import CONFIDENCE, RESAMPLES, build_leaderboard, ratio_summaries
 from eval.metrics import MAX_MEASURED_PIXELS, METRICS
 from eval.settings import EvalSettings
 
 THUMBNAIL_SIDE = 320
-RANKING_METRIC = "uv_error"
-"""The metric the ten best and worst are ranked by (lower is better): the model's own loss space."""
 RANKED = 10
 Z_95 = 1.959964
 LIBRARIES = ["numpy", "opencv-python-headless", "scikit-image", "matplotlib", "pandas", "jinja2", "sqlalchemy"]
@@ -70,6 +71,7 @@ def write_report(
     with reading(sessions) as session:  # minutes over thousands of posts: must not hold the write lock
         table, posts, refused = _collect(session, filters, out_dir / "images")
     summary = summarise(table)
+    leaderboard = build_leaderboard(table, GRAY_MODEL_NAME)
     write_file(out_dir / "metrics.csv", table.to_csv(index=False))
     plots = _plot(table, out_dir / "plots")
     context = {
@@ -80,9 +82,11 @@ def write_report(
         "metrics": METRICS,
         "models": _report_order(table),
         "posts": posts,
+        "posts_by_id": {post.reddit_id: post for post in posts},
         "refused": refused,
         "plots": plots,
-        "rankings": _rankings(table),
+        "leaderboard": leaderboard,
+        "rankings": _rankings(table, leaderboard["metric"], METRICS[leaderboard["metric"]].better == "higher"),
     }
     settings_record = {
         "notice": notice,
@@ -91,7 +95,8 @@ def write_report(
         "preprocessing": _PREPROCESSING,
         "libraries": _library_versions(),
     }
-    write_file(out_dir / "summary.json", json.dumps(_json_ready(summary), indent=2))
+    summary_record = {"leaderboard": leaderboard, "models": summary}
+    write_file(out_dir / "summary.json", json.dumps(_json_ready(summary_record), indent=2))
     write_file(out_dir / "settings.json", json.dumps(settings_record, indent=2))
     environment = _templates()
     write_file(out_dir / "summary.md", environment.get_template("summary.md.j2").render(**context))
@@ -137,15 +142,19 @@ def remove_abandoned_partials(out_dir: Path, older_than_s: float = 600.0) -> lis
 
 
 def summarise(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per model: n, share aligned, and per metric the mean with a 95 % interval."""
+    """Per model: n, share aligned, and per metric the mean with a 95 % interval (ratios: the ratio
+    of means with a bootstrap interval, see ``eval.leaderboard.RATIO_METRICS``)."""
+    ratios = ratio_summaries(table)
     summary: dict[str, dict[str, Any]] = {}
     for model, rows in table.groupby("model"):
         measured = rows[rows["aligned"]]
+        metrics = {name: mean_interval(measured[name].dropna().to_numpy()) for name in METRICS if name in rows}
+        metrics.update({name: by_model[str(model)] for name, by_model in ratios.items() if name in metrics})
         summary[str(model)] = {
             "n": int(len(measured)),
             "posts": int(len(rows)),
             "aligned_share": float(rows["aligned"].mean()) if len(rows) else math.nan,
-            "metrics": {name: mean_interval(measured[name].dropna().to_numpy()) for name in METRICS if name in rows},
+            "metrics": metrics,
         }
     return summary
 
@@ -181,7 +190,10 @@ _PREPROCESSING = {
     "colorfulness": "Hasler & Süsstrunk 2003 with signed rg and yb, RGB 0–255",
     "psnr_ssim": "RGB 0–255; SSIM Gaussian σ 1.5, population covariance; PSNR capped at 100 dB",
     "auc": "share of pixels with ab error ≤ t for t = 0…150, area / 150",
-    "interval": "mean ± 1.96 s/√n",
+    "interval": "mean ± 1.96 s/√n; ratios (saturation_ratio) as the ratio of means with a percentile interval "
+    f"from a bootstrap over posts ({RESAMPLES} resamples)",
+    "leaderboard": f"headline score: mean with a {100 * CONFIDENCE:g} % percentile interval from a paired bootstrap "
+    f"over posts ({RESAMPLES} resamples, the same for every model); win rates on the posts both colorized, ties half",
 }
 
 
@@ -271,12 +283,13 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
-def _rankings(table: pd.DataFrame) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Per model other than gray: the ``RANKED`` best and worst posts by ``RANKING_METRIC``."""
+def _rankings(table: pd.DataFrame, metric: str, higher_is_better: bool) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Per model other than gray: the ``RANKED`` best and worst posts by ``metric`` (the leaderboard's)."""
     rankings = {}
-    measured = table[table["aligned"] & (table["model_name"] != GRAY_MODEL_NAME)].dropna(subset=[RANKING_METRIC])
+    measured = table[table["aligned"] & (table["model_name"] != GRAY_MODEL_NAME)].dropna(subset=[metric])
     for model, rows in measured.groupby("model"):
-        ordered = rows.sort_values(RANKING_METRIC)[["reddit_id", RANKING_METRIC]]
+        ordered = rows.sort_values(metric, ascending=not higher_is_better, kind="stable")
+        ordered = ordered[["reddit_id", metric]].rename(columns={metric: "value"})
         rankings[str(model)] = {
             "best": ordered.head(RANKED).to_dict("records"),
             "worst": ordered.iloc[::-1].head(RANKED).to_dict("records"),
@@ -334,13 +347,26 @@ def _json_ready(value: Any) -> Any:
     """NaN and infinities become null, which JSON can hold."""
     if isinstance(value, dict):
         return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
 
+def _finite(value: Any) -> bool:
+    """False for NaN, None and a metric a colorization lacks (unstored, or measured before it existed)."""
+    if value is None or isinstance(value, jinja2.Undefined):
+        return False
+    return not (isinstance(value, float) and not math.isfinite(value))
+
+
+def _percent(value: Any) -> str:
+    return f"{100 * value:.0f} %" if _finite(value) else "–"
+
+
 def _format(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if not _finite(value):
         return "–"
     return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:.0f}"
 
@@ -353,5 +379,7 @@ def _templates() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["num"] = _format
+    environment.filters["percent"] = _percent
+    environment.filters["attr_number"] = lambda value: repr(float(value)) if _finite(value) else ""
     environment.filters["json_values"] = lambda values: json.dumps(_json_ready(values), ensure_ascii=False)
     return environment

@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
+from sqlalchemy import delete, select
 
-from db.models import Post
+from db.models import Alignment, Colorization, Metric, Model, Post
+from db.store import get_or_create_model, store_image
 from eval.evaluate import evaluate_pending
-from eval.metrics import METRICS
+from eval.metrics import HEADLINE_METRIC, METRICS
 from eval.report import ReportFilter, mean_interval, write_report
 from eval_images import gray_copy
-from test_eval_evaluate import add_post
-
+from test_eval_evaluate import add_post, png
 
 
 def small(name: str) -> np.ndarray:
@@ -23,9 +24,30 @@ def small(name: str) -> np.ndarray:
     return photo[::2, ::2].copy()
 
 
+SCORES = {("p0", "resenc"): 0.9, ("p1", "resenc"): 0.4, ("p0", "gray"): 0.2, ("p1", "gray"): 0.4, ("p0", "rival"): 0.5}
+"""Headline scores the tests fix, so that they do not depend on the score's formula."""
+
+
+def set_scores(sessions, scores: dict[tuple[str, str], float]) -> None:
+    """Store each (post, model)'s headline score, replacing the one evaluate stored, if any."""
+    with sessions.begin() as session:
+        for (reddit_id, model_name), value in scores.items():
+            colorization = session.scalars(
+                select(Colorization).join(Post).join(Model).where(Post.reddit_id == reddit_id, Model.name == model_name)
+            ).one()
+            session.execute(
+                delete(Metric).where(Metric.colorization_id == colorization.id, Metric.name == HEADLINE_METRIC)
+            )
+            alignment_id = session.scalar(select(Alignment.id).where(Alignment.post_id == colorization.post_id))
+            session.add(
+                Metric(colorization_id=colorization.id, alignment_id=alignment_id, name=HEADLINE_METRIC, value=value)
+            )
+
+
 @pytest.fixture
 def report(sessions, tmp_path) -> Path:
-    """A report over three posts: two measured (a good and a washed-out model output), one refused."""
+    """A report over three posts: two measured (a good and a washed-out model output), one refused;
+    a second model, "rival", colorized only the first."""
     with sessions.begin() as session:
         for index, name in enumerate(["astronaut", "coffee"]):
             photo = small(name)
@@ -33,8 +55,13 @@ def report(sessions, tmp_path) -> Path:
             post_id = add_post(session, f"p{index}", gray_copy(photo), photo[4:-4, 6:], washed if index else photo)
             session.get(Post, post_id).created_utc = datetime(2024, 5, 1 + index, tzinfo=timezone.utc)
             session.get(Post, post_id).title = f"Old photo <{name}>"
+            if index == 0:
+                rival = get_or_create_model(session, name="rival", version="test")
+                image = store_image(session, png(washed))
+                session.add(Colorization(post_id=post_id, model_id=rival.id, image_id=image.id, seconds=1.0))
         add_post(session, "refused", gray_copy(small("rocket")), small("chelsea"), small("rocket"))
     evaluate_pending(sessions)
+    set_scores(sessions, SCORES)
     return write_report(sessions, tmp_path / "report")
 
 
@@ -44,10 +71,10 @@ def test_report_folder_is_complete(report):
                  "plots/saturation_ratio.png", "plots/trend.png"]:
         assert (folder / name).is_file(), name
     table = pd.read_csv(folder / "metrics.csv")
-    assert len(table) == 6  # (model + gray) × 3 posts
+    assert len(table) == 7  # (model + gray) × 3 posts + rival on p0
     assert set(METRICS) <= set(table.columns)
     assert table[~table["aligned"]]["reddit_id"].unique().tolist() == ["refused"]
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = json.loads((folder / "summary.json").read_text())["models"]
     assert summary["resenc"]["n"] == 2 and summary["resenc"]["aligned_share"] == pytest.approx(2 / 3)
     assert summary["gray"]["metrics"]["saturation_ratio"]["mean"] < 0.01
     settings = json.loads((folder / "settings.json").read_text())
@@ -57,6 +84,32 @@ def test_report_folder_is_complete(report):
     assert "&lt;astronaut&gt;" in html, "titles are escaped"
     assert "http://" not in html.replace('href="http', "") and "https://" not in html, "nothing from the network"
     assert "could not be aligned" in (folder / "summary.md").read_text()
+
+
+def test_leaderboard_in_summary_json_and_md(report):
+    folder = report.parent
+    board = json.loads((folder / "summary.json").read_text())["leaderboard"]
+    assert board["metric"] == HEADLINE_METRIC and board["note"] is None
+    assert [row["model"] for row in board["rows"]] == ["resenc", "rival", "gray"]  # means 0.65, 0.5, 0.3
+    resenc, rival, gray = board["rows"]
+    assert (resenc["mean"], resenc["low"], resenc["high"], resenc["n"]) == (pytest.approx(0.65), 0.4, 0.9, 2)
+    assert resenc["aligned_share"] == pytest.approx(2 / 3) and rival["aligned_share"] == 1.0
+    assert resenc["wins"] == {"gray": {"rate": 0.75, "posts": 2}, "rival": {"rate": 1.0, "posts": 1}}  # p1 a tie
+    assert rival["low"] is None and rival["n"] == 1, "one post has no interval"
+    assert gray["wins"]["resenc"]["rate"] == 0.25
+    markdown = (folder / "summary.md").read_text()
+    assert markdown.index("## Leaderboard") < markdown.index("## All metrics")
+    assert "| 1 | resenc | 0.65 (0.4–0.9) | 75 % | — | 100 % | 2 | 67 % |" in markdown
+
+
+def test_leaderboard_without_scores_ranks_by_uv_error_and_says_so(sessions, report, tmp_path):
+    with sessions.begin() as session:
+        session.execute(delete(Metric).where(Metric.name == HEADLINE_METRIC))
+    index = write_report(sessions, tmp_path / "unscored")
+    board = json.loads((index.parent / "summary.json").read_text())["leaderboard"]
+    means = [row["mean"] for row in board["rows"]]
+    assert board["metric"] == "uv_error" and means == sorted(means) and board["rows"][-1]["model"] == "gray"
+    assert "ranks by UV error" in index.read_text() and "ranks by UV error" in (index.parent / "summary.md").read_text()
 
 
 def test_model_filter_keeps_gray_baseline(sessions, report, tmp_path):
@@ -75,13 +128,40 @@ def test_mean_interval_by_hand():
     assert interval["mean"] == 2.5 and interval["high"] == pytest.approx(2.5 + half)
 
 
+LEADERBOARD_ROWS = """rows => rows.map(r => ({
+    model: r.dataset.model, mean: r.dataset.mean, low: r.dataset.low, high: r.dataset.high, n: Number(r.dataset.n),
+    wins: Array.from(r.querySelectorAll('td.win')).map(c => [c.dataset.rate, c.textContent.trim()])}))"""
+
+
 def test_report_in_a_real_browser(report, browser_page):
     page, problems = browser_page.page, browser_page.problems
     page.goto(report.as_uri())
     page.wait_for_load_state("load")
     images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.getAttribute('src'), i.naturalWidth])")
-    assert len(images) == 3 + 2 * 4  # plots + 2 posts × (original, model, gray, human)
+    # plots + gallery (2 posts × original, resenc, gray, human, and rival on p0) + ten best and worst
+    # (resenc: 2 + 2 posts, rival: 1 + 1, each original | model | human)
+    assert len(images) == 3 + (2 * 4 + 1) + 3 * (4 + 2)
     assert all(width > 0 for _, width in images), images
+
+    assert page.locator("h2").first.text_content() == "Leaderboard", "the report opens with the leaderboard"
+    rows = page.eval_on_selector_all("#leaderboard tbody tr", LEADERBOARD_ROWS)
+    assert [row["model"] for row in rows] == ["resenc", "rival", "gray"]
+    for row in rows:
+        if row["n"] >= 2:
+            assert float(row["low"]) <= float(row["mean"]) <= float(row["high"]), row
+        else:
+            assert row["low"] == row["high"] == "", "no interval from one post"
+        assert len(row["wins"]) == 2, "against each other model"
+        for rate, shown in row["wins"]:
+            assert 0 <= float(rate) <= 1 and shown == f"{100 * float(rate):.0f} %", row
+    assert page.locator("details.metrics #summary").is_hidden(), "the full metric table starts folded"
+    thumbnails = page.eval_on_selector_all("#rankings img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert len(thumbnails) == 3 * (4 + 2) and all(width > 0 for width in thumbnails)
+    best = page.locator('.ranked-set[data-model="resenc"][data-kind="best"] figcaption')
+    assert best.all_text_contents() == ["p0 · 0.9", "p1 · 0.4"]
+    browser_page.screenshot("report-leaderboard.png", full_page=False)
+    page.locator("details.metrics > summary").click()
+    assert page.locator("details.metrics #summary").is_visible()
 
     def order() -> list[str]:
         return page.eval_on_selector_all("#gallery tbody tr", "rows => rows.map(r => r.id)")
