@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -467,8 +468,9 @@ def report(app: App, since: datetime | None, models: tuple[str, ...], out_dir: P
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Folder for the results and report; an earlier run's folder resumes.")
-@click.option("--model", "model_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Exported model folder (repeatable) [default: colorizer.models, else the default model].")
+@click.option("--model", "model_dirs", multiple=True, type=click.Path(),
+              help="Exported model folder or declared .onnx file (repeatable) "
+                   "[default: colorizer.models, else the default model].")
 @click.option("--gallery", type=click.IntRange(0, 1000), default=8, show_default=True,
               help="Photos shown as input | each model | truth in index.html.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
@@ -487,15 +489,16 @@ def bench(app: App, photos: tuple[Path, ...], out_dir: Path, model_dirs: tuple[s
     except OSError as exc:
         raise SetupError(f"bench: cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
 
-    from colorizer.client import LocalColorizer, RemoteColorizerError, open_colorizers
+    from colorizer.client import RemoteColorizerError, open_colorizers
     from colorizer.data import find_images
     from colorizer.inference import load_rgb
+    from colorizer.settings import model_spec_for
     from eval.bench import BenchBusyError, run_bench
 
     files = [path for photo in photos for path in (find_images(photo) if photo.is_dir() else [photo])]
     try:
-        models = ([LocalColorizer(path) for path in model_dirs] if model_dirs
-                  else open_colorizers(app.config.colorizer.models))
+        specs = [model_spec_for(path) for path in model_dirs] if model_dirs else app.config.colorizer.models
+        models = open_colorizers(specs)
     except (FileNotFoundError, OSError, ValueError, RemoteColorizerError) as exc:
         raise SetupError(f"bench: cannot load model: {str(exc).splitlines()[0]}") from None
     try:
@@ -507,6 +510,48 @@ def bench(app: App, photos: tuple[Path, ...], out_dir: Path, model_dirs: tuple[s
     click.echo(str(summary.index))
     if summary.failed:
         raise SystemExit(1)
+
+
+@cli.command("compare")
+@click.argument("reference", type=click.Path(dir_okay=False))
+@click.argument("candidates", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--aligned", is_flag=True, help="The candidates already share the reference's frame: measure every pixel.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per candidate per line.")
+@pass_app
+def compare(app: App, reference: str, candidates: tuple[str, ...], aligned: bool, as_json: bool) -> None:
+    """Every metric and the headline score of each CANDIDATE colorization against REFERENCE.
+
+    Each candidate is aligned onto the reference as a post's human colorization is onto its original
+    (the [eval] settings), unless --aligned says they already share a frame. A candidate that cannot
+    be read or aligned gets one line on stderr and the others go on; the exit code is 1 if any failed.
+    """
+    from colorizer.inference import UnreadableImageError, load_rgb
+    from eval.compare import NotComparableError, compare_images
+    from eval.metrics import HEADLINE_METRIC
+
+    try:
+        reference_rgb = load_rgb(reference)
+    except (UnreadableImageError, OSError) as exc:
+        raise SetupError(f"compare: {reference}: {exc}") from None
+    failed = 0
+    for candidate in candidates:
+        try:
+            metrics = compare_images(reference_rgb, load_rgb(candidate), aligned=aligned, settings=app.config.eval)
+        except (UnreadableImageError, NotComparableError, OSError) as exc:
+            click.echo(f"colorbot compare: {candidate}: {exc}", err=True)
+            failed += 1
+            continue
+        if as_json:
+            values = {name: (value if math.isfinite(value) else None) for name, value in metrics.items()}
+            click.echo(json.dumps({"candidate": candidate, **values}))
+        else:
+            click.echo(f"{candidate}: {HEADLINE_METRIC} {metrics[HEADLINE_METRIC]:.4f}")
+            for name, value in metrics.items():
+                if name != HEADLINE_METRIC:
+                    click.echo(f"  {name:22s} {value:.4f}")
+    if failed:
+        raise SystemExit(1)
+
 
 @cli.command("serve")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,

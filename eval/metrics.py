@@ -26,6 +26,8 @@ import numpy as np
 from skimage.color import deltaE_ciede2000
 from skimage.color.colorconv import xyz_from_rgb, xyz_tristimulus_values, yuv_from_rgb
 
+from eval.headline import ChromaPyramid, headline_score, prepare_pyramid
+
 NEAR_GRAY_CHROMA = 5.0
 """Lab chroma below which a pixel counts as near-gray (the grayscale test's threshold)."""
 
@@ -58,6 +60,7 @@ class MetricInfo:
 
 
 METRICS: dict[str, MetricInfo] = {
+    "score": MetricInfo("headline score (chroma structure)", "higher"),
     "uv_error": MetricInfo("UV error (mean Euclidean)", "lower"),
     "uv_rmse": MetricInfo("UV RMSE", "lower"),
     "chroma_machine": MetricInfo("mean chroma, machine", None),
@@ -72,11 +75,10 @@ METRICS: dict[str, MetricInfo] = {
     "psnr": MetricInfo("PSNR (dB, RGB)", "higher"),
     "ssim": MetricInfo("SSIM (RGB)", "higher"),
     "auc": MetricInfo("AuC of ab error (0–150)", "higher"),
-    "score": MetricInfo("headline score", "higher"),
 }
 
 HEADLINE_METRIC = "score"
-"""The one number the report's leaderboard ranks models by."""
+"""The one number the report's leaderboard ranks models by (``eval.headline``: its formula and why)."""
 
 
 @dataclass
@@ -102,6 +104,8 @@ class Reference:
     ssim_image: np.ndarray
     ssim_mean: np.ndarray
     ssim_variance: np.ndarray
+    pyramid: ChromaPyramid | None
+    """The headline score's side of the human colorization; None where the area is too small for it."""
 
     def measuring_copy(self, image: np.ndarray) -> np.ndarray:
         """An image of the frame's size brought to the measuring size (area-downscaled)."""
@@ -142,6 +146,7 @@ def prepare_reference(human: np.ndarray, valid: np.ndarray, max_pixels: int = MA
         ssim_image=ssim_image,
         ssim_mean=ssim_mean,
         ssim_variance=ssim_variance,
+        pyramid=prepare_pyramid(human, valid),
     )
 
 
@@ -175,6 +180,7 @@ def measure(machine: np.ndarray, reference: Reference) -> dict[str, float]:
     colorfulness_human = reference.colorfulness
     ab_errors = _distances(machine_lab[:, 1:], reference.lab[:, 1:])
     return {
+        "score": headline_score(machine, reference.pyramid) if reference.pyramid is not None else math.nan,
         "uv_error": _mean(uv_distance),
         "uv_rmse": math.sqrt(_mean(np.square(uv_distance))),
         "chroma_machine": _mean(machine_chroma),
