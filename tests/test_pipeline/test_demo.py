@@ -58,9 +58,12 @@ def test_demo_report_ranks_the_onnx_models_beside_the_others(demo_folder):
     with sqlite3.connect(demo_folder / "colorbot-demo.db") as conn:
         stored = dict(conn.execute(
             "select m.name, count(*) from colorizations c join models m on m.id = c.model_id group by m.name"))
+    ranked = {row["model"]: row for row in summary["leaderboard"]["rows"]}
+    assert summary["leaderboard"]["metric"] == "score"
     for name in ONNX_MODELS:
         assert stored[name] == len(DEMO_PHOTOS)
-        assert summary[name]["n"] > 0 and summary[name]["metrics"]["uv_error"]["mean"] > 0
+        assert summary["models"][name]["n"] > 0 and summary["models"][name]["metrics"]["uv_error"]["mean"] > 0
+        assert ranked[name]["n"] > 0 and -1 <= ranked[name]["mean"] <= 1 and 0 <= ranked[name]["wins"]["gray"] <= 1
     index = (demo_folder / "report" / "index.html").read_text()
     assert all(name in index for name in ONNX_MODELS)
 

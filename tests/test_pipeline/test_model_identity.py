@@ -68,8 +68,10 @@ def test_two_chroma_scales_of_one_checkpoint_are_two_models_in_the_database_and_
 
     index = write_report(sessions, tmp_path / "report")
     summary = json.loads((index.parent / "summary.json").read_text())
-    assert set(summary) == {"gray", f"resenc {plain_version}", f"resenc {doubled_version}"}
-    assert summary[f"resenc {plain_version}"]["posts"] == summary[f"resenc {doubled_version}"]["posts"] == 1
+    labels = {"gray", f"resenc {plain_version}", f"resenc {doubled_version}"}
+    assert set(summary["models"]) == labels
+    assert summary["models"][f"resenc {plain_version}"]["posts"] == summary["models"][f"resenc {doubled_version}"]["posts"] == 1
+    assert {row["model"] for row in summary["leaderboard"]["rows"]} == labels
     table = pd.read_csv(index.parent / "metrics.csv")
     resenc = table[table["model_name"] == "resenc"]
     assert sorted(resenc["model_version"]) == sorted([plain_version, doubled_version])
