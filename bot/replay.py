@@ -893,8 +893,9 @@ class ReplayServer:
         return 200, [_listing([{"kind": "t3", "data": post}]), _listing(things)]
 
     def more_children(self, form: dict[str, str]) -> tuple[int, Any]:
-        """``/api/morechildren``: the comments named in ``children`` with all their replies, flat
-        (each with ``replies: ""``, parents before children), as Reddit answers it."""
+        """``/api/morechildren``: the comments named in ``children`` with their replies, flat (each
+        with ``replies: ""``, parents before children), as Reddit answers it; replies deeper than
+        :attr:`comment_depth` stay behind "continue this thread" stubs."""
         post_id = form.get("link_id", "")[3:]
         wanted = {name for name in form.get("children", "").split(",") if name}
         with self._lock:
@@ -910,7 +911,11 @@ class ReplayServer:
 
         def flatten(comment: dict[str, Any], depth: int) -> None:
             things.append({"kind": "t1", "data": dict(comment, depth=depth, replies="")})
-            for reply in _replies_of(comment):
+            replies = _replies_of(comment)
+            if replies and self.comment_depth is not None and depth + 1 >= self.comment_depth:
+                things.append(_more(f"t1_{comment['id']}", depth + 1, []))
+                return
+            for reply in replies:
                 flatten(reply, depth + 1)
 
         visit(top, 0)
