@@ -335,7 +335,9 @@ def _plan_media(
     """The plan for a post's ``media_metadata`` images, ``items`` (``{media_id: …}``) in display
     order; ``what`` names the post in reasons ("gallery", "text post")."""
     statuses = [_item_status(metadata, item) for item in items]
-    processing = [f"item {position} {status!r}" for position, status in enumerate(statuses) if status in PROCESSING_STATUSES]
+    processing = [
+        f"item {position} {status!r}" for position, status in enumerate(statuses) if status in PROCESSING_STATUSES
+    ]
     if processing and not decide_unprocessed:
         return PostPlan(
             Layout.GALLERY, defer_reason=f"{what}: images still processing on Reddit ({', '.join(processing[:3])})"

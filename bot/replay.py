@@ -886,10 +886,12 @@ class ReplayServer:
         """``/comments/{post}/_/{comment}``: the post, and that one comment with its replies."""
         post = self._post(post_id)
         with self._lock:
-            comment = next((c for c in _subtree(self.snapshot.comments.get(post_id, [])) if c.get("id") == comment_id), None)
+            thread = _subtree(self.snapshot.comments.get(post_id, []))
+            comment = next((c for c in thread if c.get("id") == comment_id), None)
             if post is None or comment is None:
                 return 404, {"message": "Not Found", "error": 404}
-            things = self._cut_thread([comment], str(comment.get("parent_id", f"t3_{post_id}")), 0, [self.comment_limit])
+            parent = str(comment.get("parent_id", f"t3_{post_id}"))
+            things = self._cut_thread([comment], parent, 0, [self.comment_limit])
         return 200, [_listing([{"kind": "t3", "data": post}]), _listing(things)]
 
     def more_children(self, form: dict[str, str]) -> tuple[int, Any]:

@@ -143,7 +143,8 @@ TRICKY_STRINGS = [
     "https://", "https://[::1/x.jpg", "http://[::1]/x.png", "https://user:pw@i.redd.it/x.jpg",
     "https://i.redd.it/a b.jpg", "https://i.redd.it\n.evil.example/x.jpg", "https://i.redd.it/x.jpg\x00",
     "https://i.redd.it/&#10;.jpg", "https://i.redd.it/x.jpg&#x9;", "https://exa\u00admple.com/x.png",
-    "unprocessed", "http://i.imgur.com/y33R4rW", "https://i.imgur.com/x1y2z3.gifv", "https://i.redd.it/o.png?a=1&lthumb=2",
+    "unprocessed", "http://i.imgur.com/y33R4rW", "https://i.imgur.com/x1y2z3.gifv",
+    "https://i.redd.it/o.png?a=1&lthumb=2",
     "https://i.reddituploads.com/0123456789abcdef0123?x=1&amp;s=2", "https://i.redd.it/original_4k.png",
 ]
 scalars = st.one_of(
