@@ -11,6 +11,7 @@ A post's URL is chosen by whoever wrote the post, so every fetch is treated as h
   first bytes arrive, before anything is decoded (decompression bombs);
 * connect/read time-outs and an overall deadline; 5xx and 429 are retried with exponential
   backoff, honouring ``Retry-After``;
+* a video (``video/*``, e.g. Imgur's ``.gifv``/``.mp4``) is refused, not retried;
 * the bytes must decode fully as an image; they are kept exactly as received.
 """
 
@@ -378,6 +379,8 @@ class Fetcher:
         if status != 200:
             raise DownloadError(url, f"HTTP {status}", stage="status")
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type.startswith("video/"):  # an Imgur .gifv/.mp4 behind an image-looking link
+            raise RefusedError(url, f"got {content_type}: a video, not an image", stage="content-type")
         if content_type.startswith("text/") or "html" in content_type:
             raise TransientDownloadError(url, f"got {content_type}, not an image", stage="content-type")
         declared = response.headers.get("Content-Length")

@@ -4,11 +4,14 @@ This module only reads data: it never fetches anything and never raises on odd i
 JSON changes shape over the years (fields go missing, turn ``null``, or change type), so every
 field is read defensively and anything unexpected becomes a plan to skip the post with a reason
 instead of an exception that would stop a scrape.
+
+The JSON may come from PRAW (which asks for ``raw_json=1``: strings as written, ``[deleted]``
+authors turned into ``None``) or from older dumps (HTML-escaped strings, ``"[deleted]"`` authors);
+both are read the same way.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +31,10 @@ MIME_EXTENSIONS = {
 }
 DELETED = "[deleted]"
 REMOVED = "[removed]"
+# Reddit's media processing: an item in these states may still become "valid" (seen on galleries
+# seconds after posting), so a post carrying one is looked at again later.
+PROCESSING_STATUSES = ("unprocessed", "failed")
+VIDEO_EXTENSIONS = (".gifv", ".mp4", ".webm", ".mov")
 INT_COLUMN_MAX = 2**31 - 1  # score and num_comments go to Integer columns (32-bit on PostgreSQL)
 # Never in a real URL; urlsplit drops tabs and newlines silently, so the host it reports could
 # differ from the one a downloader would see.
@@ -72,11 +79,29 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+_REDDIT_ENTITY = re.compile(r"&(amp|lt|gt);")
+_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
+_ENTITY_TEXT = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def unescape_reddit(text: str) -> str:
+    """``text`` with Reddit's HTML escaping undone if, and only if, it carries that escaping.
+
+    Without ``raw_json=1`` Reddit writes every ``&``, ``<`` and ``>`` of a string as ``&amp;``,
+    ``&lt;`` and ``&gt;``, so an escaped string has no other ``&``. A string with a bare ``&`` is
+    raw (PRAW asks for raw JSON) and is left alone: ``html.unescape`` would read the ``&reg`` of
+    ``…&region=eu`` as ``®``. Escaped text is unescaped once: ``&amp;amp;`` becomes ``&amp;``.
+    """
+    if "&" not in text or _BARE_AMPERSAND.search(text):
+        return text
+    return _REDDIT_ENTITY.sub(lambda match: _ENTITY_TEXT[match.group(1)], text)
+
+
 def _url(value: Any) -> str | None:
-    """An http(s) URL with Reddit's HTML escaping (``&amp;``) undone, or None."""
+    """An http(s) URL, Reddit's HTML escaping (``&amp;``) undone where it has it, or None."""
     if not isinstance(value, str) or not value:
         return None
-    url = html.unescape(value).strip()
+    url = unescape_reddit(value).strip()
     if _UNSAFE_IN_URL.search(url):
         return None
     try:
@@ -139,17 +164,27 @@ def post_info(data: Mapping[str, Any]) -> PostInfo:
 
 
 def removal(data: Mapping[str, Any]) -> str | None:
-    """Why a post is gone (deleted by its author, removed by moderators), or None if it is not."""
+    """Why a post is gone (deleted by its author, removed by moderators), or None if it is not.
+
+    Reddit shows a post its author deleted as ``author: "[deleted]"`` (``None`` once PRAW has read
+    it), ``selftext: "[deleted]"``, often with ``removed_by_category`` still ``null``; a removed
+    one as ``selftext: "[removed]"`` and a ``removed_by_category``; both stop being
+    ``is_robot_indexable``. An author of ``[deleted]`` alone is a deleted *account*: the post lives.
+    """
     category = _str(data, "removed_by_category")
     if category == "deleted":
         return "deleted by its author"
     if category:
         return f"removed ({category})"
+    author = data.get("author")
+    author_gone = author is None or author == DELETED
     selftext = _str(data, "selftext")
-    if selftext == DELETED and _str(data, "author") == DELETED:
+    if selftext == DELETED:
         return "deleted by its author"
     if selftext == REMOVED or _bool(data, "removed"):
         return "removed by the moderators"
+    if data.get("is_robot_indexable") is False:
+        return "deleted by its author" if author_gone else "removed (no longer indexable)"
     return None
 
 
@@ -170,17 +205,23 @@ class PostPlan:
 
     ``layout`` is the layout as far as the JSON tells: a post with one image is provisionally
     ``single`` until the image itself is measured (it may be a composite, or have its original
-    linked in a comment).
+    linked in a comment). ``defer_reason``: the post cannot be decided yet (Reddit is still
+    processing its images); look at it again on a later run.
     """
 
     layout: Layout
     images: tuple[ImageRef, ...] = ()
     skip_reason: str | None = None
     notes: tuple[str, ...] = field(default=())
+    defer_reason: str | None = None
 
     @property
     def skipped(self) -> bool:
         return self.skip_reason is not None
+
+    @property
+    def deferred(self) -> bool:
+        return self.defer_reason is not None
 
 
 def plan_post(
@@ -189,15 +230,20 @@ def plan_post(
     allow_nsfw: bool = False,
     media_url: str = "https://i.redd.it",
     max_gallery_images: int = 6,
+    decide_unprocessed: bool = False,
 ) -> PostPlan:
-    """Decide how to find this post's pair. Never raises: odd JSON gives a skip with a reason."""
+    """Decide how to find this post's pair. Never raises: odd JSON gives a skip with a reason.
+
+    A post whose images Reddit is still processing is deferred (``plan.deferred``) unless
+    ``decide_unprocessed`` (the last look at it): then only its final images count.
+    """
     try:
-        return _plan(data, allow_nsfw, media_url.rstrip("/"), max_gallery_images)
+        return _plan(data, allow_nsfw, media_url.rstrip("/"), max_gallery_images, decide_unprocessed)
     except Exception as exc:  # noqa: BLE001 - the contract is "never crash a scrape"
         return PostPlan(Layout.UNKNOWN, skip_reason=f"unreadable post JSON: {type(exc).__name__}")
 
 
-def _plan(data: Any, allow_nsfw: bool, media_url: str, max_gallery: int) -> PostPlan:
+def _plan(data: Any, allow_nsfw: bool, media_url: str, max_gallery: int, decide_unprocessed: bool) -> PostPlan:
     if not isinstance(data, Mapping):
         return PostPlan(Layout.UNKNOWN, skip_reason=f"not a post object: {type(data).__name__}")
     gone = removal(data)
@@ -212,10 +258,17 @@ def _plan(data: Any, allow_nsfw: bool, media_url: str, max_gallery: int) -> Post
         return PostPlan(Layout.UNKNOWN, skip_reason=f"crosspost of {name} from {where}")
     if _bool(data, "over_18") and not allow_nsfw:
         return PostPlan(Layout.UNKNOWN, skip_reason="NSFW post (reddit.allow_nsfw is off)")
-    if _is_video(data):
-        return PostPlan(Layout.UNKNOWN, skip_reason="video post")
+    video = _video(data)
+    if video:
+        return PostPlan(Layout.UNKNOWN, skip_reason=video)
+    metadata = _dict(data, "media_metadata")
     if _bool(data, "is_gallery") or _dict(data, "gallery_data"):
-        return _plan_gallery(data, media_url, max_gallery)
+        items = _list(_dict(data, "gallery_data"), "items")
+        return _plan_media("gallery", items, metadata, media_url, max_gallery, decide_unprocessed)
+    inline = _inline_media_ids(data, metadata) if _bool(data, "is_self") else []
+    if inline:
+        items = [{"media_id": media_id} for media_id in inline]
+        return _plan_media("text post", items, metadata, media_url, max_gallery, decide_unprocessed)
     ref = _single_image(data)
     if ref is not None:
         return PostPlan(Layout.SINGLE, images=(ref,))
@@ -225,19 +278,70 @@ def _plan(data: Any, allow_nsfw: bool, media_url: str, max_gallery: int) -> Post
     return PostPlan(Layout.UNKNOWN, skip_reason=f"link is not an image: {url[:200]!r}")
 
 
-def _is_video(data: Mapping[str, Any]) -> bool:
+def _video(data: Mapping[str, Any]) -> str | None:
+    """Why the post is a video ("video post ..."), or None."""
     hint = _str(data, "post_hint") or ""
     domain = _str(data, "domain") or ""
-    return (
+    if (
         _bool(data, "is_video")
         or hint in ("hosted:video", "rich:video")
         or domain in ("v.redd.it", "youtube.com", "youtu.be")
-    )
+    ):
+        return "video post"
+    for key in ("url_overridden_by_dest", "url"):
+        url = _url(data.get(key))
+        extension = _path_extension(url) if url else ""
+        if extension in VIDEO_EXTENSIONS:
+            return f"video post (a {extension} link is a video)"
+    return None
 
 
-def _plan_gallery(data: Mapping[str, Any], media_url: str, max_gallery: int) -> PostPlan:
-    items = _list(_dict(data, "gallery_data"), "items")
-    metadata = _dict(data, "media_metadata")
+def _path_extension(url: str) -> str:
+    try:
+        path = urlsplit(url).path.lower()
+    except ValueError:
+        return ""
+    name = path.rsplit("/", 1)[-1]
+    return name[name.rfind(".") :] if "." in name else ""
+
+
+def _inline_media_ids(data: Mapping[str, Any], metadata: Mapping[str, Any]) -> list[str]:
+    """The media ids a text post's selftext links (``https://preview.redd.it/<id>.png?…``), in
+    the order it links them; images of ``media_metadata`` the text does not link are left out."""
+    selftext = _str(data, "selftext") or ""
+    found: list[tuple[int, str]] = []
+    for media_id in metadata:
+        if not isinstance(media_id, str) or not re.fullmatch(r"[0-9A-Za-z]+", media_id):
+            continue
+        match = re.search(rf"(?<![0-9A-Za-z]){media_id}(?![0-9A-Za-z])", selftext)
+        if match:
+            found.append((match.start(), media_id))
+    return [media_id for _start, media_id in sorted(found)]
+
+
+def _item_status(metadata: Mapping[str, Any], item: Any) -> str | None:
+    media_id = item.get("media_id") if isinstance(item, Mapping) else None
+    return _str(_dict(metadata, media_id), "status") if isinstance(media_id, str) else None
+
+
+def _plan_media(
+    what: str,
+    items: list[Any],
+    metadata: Mapping[str, Any],
+    media_url: str,
+    max_gallery: int,
+    decide_unprocessed: bool,
+) -> PostPlan:
+    """The plan for a post's ``media_metadata`` images, ``items`` (``{media_id: …}``) in display
+    order; ``what`` names the post in reasons ("gallery", "text post")."""
+    statuses = [_item_status(metadata, item) for item in items]
+    processing = [
+        f"item {position} {status!r}" for position, status in enumerate(statuses) if status in PROCESSING_STATUSES
+    ]
+    if processing and not decide_unprocessed:
+        return PostPlan(
+            Layout.GALLERY, defer_reason=f"{what}: images still processing on Reddit ({', '.join(processing[:3])})"
+        )
     refs: list[ImageRef] = []
     notes: list[str] = []
     for position, item in enumerate(items):
@@ -270,9 +374,9 @@ def _plan_gallery(data: Mapping[str, Any], media_url: str, max_gallery: int) -> 
             break
     if not refs:
         why = "; ".join(notes[:3]) or "no items"
-        return PostPlan(Layout.GALLERY, skip_reason=f"gallery without a usable image ({why})")
+        return PostPlan(Layout.GALLERY, skip_reason=f"{what} without a usable image ({why})")
     if len(refs) == 1:
-        # A one-image gallery is a single image post in disguise (possibly a composite).
+        # One image is a single image post in disguise (possibly a composite).
         return PostPlan(Layout.SINGLE, images=tuple(refs), notes=tuple(notes))
     return PostPlan(Layout.GALLERY, images=tuple(refs), notes=tuple(notes))
 
@@ -295,8 +399,10 @@ def _single_image(data: Mapping[str, Any]) -> ImageRef | None:
 def normalize_image_url(url: str) -> str | None:
     """The direct image URL for a link, or None if it is not a link to one image.
 
-    ``https://imgur.com/abc`` (an Imgur page for one image) becomes ``https://i.imgur.com/abc.jpg``;
-    albums and other pages give None.
+    ``https://imgur.com/abc`` (an Imgur page for one image) and ``http://i.imgur.com/abc`` (Imgur's
+    direct link without an extension) become ``https://i.imgur.com/abc.jpg`` (Imgur serves any
+    format under ``.jpg``); ``i.reddituploads.com/<hash>?…`` (Reddit's image host of 2016–2017)
+    is an image as it is, its signed query kept; albums and other pages give None.
     """
     if _UNSAFE_IN_URL.search(url):
         return None
@@ -308,10 +414,12 @@ def normalize_image_url(url: str) -> str | None:
     path = parts.path
     if path.lower().endswith(IMAGE_EXTENSIONS):
         return url
-    if host in ("imgur.com", "www.imgur.com", "m.imgur.com"):
+    if host in ("imgur.com", "www.imgur.com", "m.imgur.com", "i.imgur.com"):
         match = re.fullmatch(r"/([0-9A-Za-z]{5,10})", path)
         if match:
             return f"https://i.imgur.com/{match.group(1)}.jpg"
+    if host == "i.reddituploads.com" and re.fullmatch(r"/[0-9A-Za-z]{16,64}", path):
+        return url
     return None
 
 
@@ -329,6 +437,8 @@ def find_original_link(comments: Iterable[Mapping[str, Any]], author: str | None
 
     Only the author's own comments count; a stranger's link may be any photo. The first link
     after a word like "original" wins; a comment with one link and such a word anywhere counts too.
+    The word counts in the comment's text and a Markdown link's text, never inside a URL
+    (``…/original_colorized.png`` says nothing about what the image is).
     """
     if not author or author == DELETED:
         return None
@@ -338,8 +448,9 @@ def find_original_link(comments: Iterable[Mapping[str, Any]], author: str | None
         body = comment.get("body")
         if not isinstance(body, str):
             continue
-        body = html.unescape(body)
-        keyword = _ORIGINAL_RE.search(body)
+        body = unescape_reddit(body)
+        words = _URL_RE.sub(lambda match: " " * len(match.group()), body)
+        keyword = _ORIGINAL_RE.search(words)
         if not keyword:
             continue
         after = _URL_RE.findall(body[keyword.start() :]) or _URL_RE.findall(body)

@@ -27,7 +27,8 @@ from eval.split import NotACompositeError, split_composite
 log = logging.getLogger(__name__)
 
 CommentLoader = Callable[[], Iterable[Mapping[str, Any]]]
-"""Returns the post's comments as ``{"author": name, "body": text}`` mappings (fetched lazily)."""
+"""Returns the post's comments as ``{"author": name, "body": text}`` mappings (fetched lazily; an
+iterator may fetch more of them, "load more" expansions, only as far as it is read)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,12 @@ def find_pair(
     author: str | None,
     has_comments: bool = True,
 ) -> Pair:
-    """Fetch and measure the plan's images. Raises DownloadError if a needed image cannot be had."""
+    """Fetch and measure the plan's images. Raises DownloadError if a needed image cannot be had.
+
+    A deferred plan has nothing to fetch yet: the caller looks at the post again later.
+    """
+    if plan.deferred:
+        raise ValueError(f"a deferred plan has no images to fetch yet: {plan.defer_reason}")
     if plan.skip_reason is not None:
         return Pair(plan.layout, skip_reason=plan.skip_reason)
     if plan.layout is Layout.GALLERY:

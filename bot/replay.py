@@ -1,12 +1,15 @@
 """A stand-in for Reddit's API on 127.0.0.1, for the tests, the demo and the benchmark.
 
 It answers what colorbot's scrape asks of Reddit, in the exact shapes Reddit uses (``Listing``
-of ``t3``/``t1`` things, gallery ``media_metadata``, ``crosspost_parent_list``, ``[deleted]``
-authors, ``removed_by_category``):
+of ``t3``/``t1`` things, gallery ``media_metadata``, ``crosspost_parent_list``, deleted and
+removed posts as :func:`as_deleted` / :func:`as_removed` make them):
 
 * ``POST /api/v1/access_token`` (HTTP Basic client credentials, any grant type);
 * ``GET /r/{subreddit}/{new,hot,top,rising}`` with ``limit`` (at most 100 a page) and ``after``;
-* ``GET /comments/{id}``: the post and its comment tree;
+* ``GET /comments/{id}``: the post and its comment tree, cut as Reddit cuts a busy thread when
+  :attr:`ReplayServer.comment_limit` / :attr:`ReplayServer.comment_depth` are set: "load more
+  comments" (``kind: more`` with ``children``) and "continue this thread" (``count: 0``) stubs,
+  expanded by ``POST /api/morechildren`` and ``GET /comments/{id}/_/{comment_id}``;
 * ``GET /api/info?id=t3_…,t3_…``;
 * ``GET /i/{name}`` and ``/preview/{name}``: the images;
 * for replies (:mod:`bot.reply`): the password grant, ``GET /api/v1/me``, the media upload lease
@@ -62,6 +65,7 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".webp": "image/webp",
     ".gif": "image/gif",
+    ".mp4": "video/mp4",
 }
 FAULT_KINDS = ("429", "500", "503", "slow", "truncate", "html", "bomb", "redirect", "drop", "ratelimit")
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -342,6 +346,65 @@ def t1(
     }
 
 
+def self_post_with_images(
+    post_id: str, media: list[tuple[str, str]], *, text: str = "", base: str = "{base}", **kwargs: Any
+) -> dict[str, Any]:
+    """A text post with inline images: ``media`` (media_id, mime type) in ``media_metadata`` and
+    linked from the selftext in that order, as ``https://preview.redd.it/<id>.<ext>?…`` links
+    (here ``{base}/preview/…``), after ``text``. No ``gallery_data``, no ``is_gallery``."""
+    gallery = gallery_post(post_id, media, base=base)
+    links = [gallery["media_metadata"][media_id]["s"]["u"] for media_id, _mime in media]
+    selftext = "\n\n".join([text, *links]) if text else "\n\n".join(links)
+    extra = {"is_self": True, "media_metadata": gallery["media_metadata"], "selftext": selftext}
+    extra.update(kwargs.pop("extra", {}))
+    return t3(post_id, **extra, **kwargs)
+
+
+def as_deleted(post: dict[str, Any]) -> dict[str, Any]:
+    """``post`` as Reddit shows it once its author deleted it: ``author`` and ``selftext``
+    ``"[deleted]"``, no ``author_fullname``, ``removed_by_category`` left ``null``, no longer
+    ``is_robot_indexable`` (PRAW then reads the author as ``None``)."""
+    gone = {key: value for key, value in post.items() if key != "author_fullname"}
+    gone.update(author="[deleted]", selftext="[deleted]", selftext_html=None, removed_by_category=None,
+                is_robot_indexable=False, author_flair_text=None)
+    return gone
+
+
+def as_removed(post: dict[str, Any], category: str = "moderator") -> dict[str, Any]:
+    """``post`` as Reddit shows it once removed (``category``: moderator, reddit, automod_filtered,
+    anti_evil_ops, copyright_takedown …): ``selftext: "[removed]"``, not ``is_robot_indexable``."""
+    gone = dict(post)
+    gone.update(selftext="[removed]", selftext_html=None, removed_by_category=category, is_robot_indexable=False)
+    return gone
+
+
+def _replies_of(comment: Mapping[str, Any]) -> list[dict[str, Any]]:
+    replies = comment.get("replies")
+    if not isinstance(replies, Mapping):
+        return []  # Reddit's "" for a comment without replies
+    children = replies.get("data", {}).get("children", [])
+    return [child["data"] for child in children if child.get("kind") == "t1"]
+
+
+def _subtree(comments: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """The comments and all their replies, parents before children."""
+    for comment in comments:
+        yield comment
+        yield from _subtree(_replies_of(comment))
+
+
+def _more(parent_name: str, depth: int, hidden: list[dict[str, Any]]) -> dict[str, Any]:
+    """A "load more comments" stub for the sibling comments ``hidden`` (and their replies), or with
+    none a "continue this thread" stub (``count: 0``, id ``_``, fetched through the parent)."""
+    if not hidden:
+        return {"kind": "more", "data": {"count": 0, "name": "t1__", "id": "_", "parent_id": parent_name,
+                                         "depth": depth, "children": []}}
+    first = hidden[0]["id"]
+    return {"kind": "more", "data": {"count": sum(1 for _ in _subtree(hidden)), "name": f"t1_{first}", "id": first,
+                                     "parent_id": parent_name, "depth": depth,
+                                     "children": [comment["id"] for comment in hidden]}}
+
+
 def _listing(children: list[dict[str, Any]], after: str | None = None) -> dict[str, Any]:
     return {
         "kind": "Listing",
@@ -560,6 +623,10 @@ class ReplayServer:
         self.snapshot = snapshot or Snapshot()
         self.faults = faults if faults is not None else FaultPlan()  # an empty plan is falsy (len 0)
         self.subreddit_status: dict[str, str] = {}  # name -> "private" | "banned"
+        # A busy thread as Reddit cuts it: at most comment_limit comments an answer, replies at most
+        # comment_depth deep; the rest behind "load more" / "continue this thread" stubs. None: all.
+        self.comment_limit: int | None = None
+        self.comment_depth: int | None = None
         self.requests: list[tuple[str, str]] = []
         self.user_agents: set[str] = set()
         self._lock = threading.Lock()
@@ -601,6 +668,21 @@ class ReplayServer:
         """Change a published post (its score, its removal ...)."""
         with self._lock:
             self._posts[post_id].update(fields)
+
+    def delete_post(self, post_id: str) -> None:
+        """The author deletes a published post: it is shown as :func:`as_deleted` makes it."""
+        self._replace_post(post_id, as_deleted)
+
+    def remove_post(self, post_id: str, category: str = "moderator") -> None:
+        """A moderator (or Reddit: ``category``) removes a published post, as :func:`as_removed`."""
+        self._replace_post(post_id, lambda post: as_removed(post, category))
+
+    def _replace_post(self, post_id: str, change: Any) -> None:
+        with self._lock:
+            post = self._posts[post_id]
+            changed = change(post)
+            post.clear()  # in place: the snapshot's listing holds the same dict
+            post.update(changed)
 
     def add_image(self, name: str, data: bytes) -> str:
         """Serve ``data`` at ``/i/<name>``; returns that URL's ``{base}`` form."""
@@ -777,10 +859,69 @@ class ReplayServer:
             return 404, {"message": "Not Found", "error": 404}
         with self._lock:
             comments = list(self.snapshot.comments.get(post_id, []))
-        return 200, [
-            _listing([{"kind": "t3", "data": post}]),
-            _listing([{"kind": "t1", "data": comment} for comment in comments]),
-        ]
+            things = self._cut_thread(comments, f"t3_{post_id}", 0, [self.comment_limit])
+        return 200, [_listing([{"kind": "t3", "data": post}]), _listing(things)]
+
+    def _cut_thread(
+        self, comments: list[dict[str, Any]], parent_name: str, depth: int, budget: list[int | None]
+    ) -> list[dict[str, Any]]:
+        """``comments`` as things, cut by :attr:`comment_depth` and the shared ``budget`` (what is
+        left of :attr:`comment_limit`) into "load more" and "continue this thread" stubs."""
+        if comments and self.comment_depth is not None and depth >= self.comment_depth:
+            return [_more(parent_name, depth, [])]
+        things = []
+        for index, comment in enumerate(comments):
+            if budget[0] is not None and budget[0] <= 0:
+                things.append(_more(parent_name, depth, comments[index:]))
+                break
+            if budget[0] is not None:
+                budget[0] -= 1
+            shown = dict(comment, depth=depth)
+            replies = self._cut_thread(_replies_of(comment), f"t1_{comment['id']}", depth + 1, budget)
+            shown["replies"] = _listing(replies) if replies else ""
+            things.append({"kind": "t1", "data": shown})
+        return things
+
+    def comment_thread(self, post_id: str, comment_id: str) -> tuple[int, Any]:
+        """``/comments/{post}/_/{comment}``: the post, and that one comment with its replies."""
+        post = self._post(post_id)
+        with self._lock:
+            thread = _subtree(self.snapshot.comments.get(post_id, []))
+            comment = next((c for c in thread if c.get("id") == comment_id), None)
+            if post is None or comment is None:
+                return 404, {"message": "Not Found", "error": 404}
+            parent = str(comment.get("parent_id", f"t3_{post_id}"))
+            things = self._cut_thread([comment], parent, 0, [self.comment_limit])
+        return 200, [_listing([{"kind": "t3", "data": post}]), _listing(things)]
+
+    def more_children(self, form: dict[str, str]) -> tuple[int, Any]:
+        """``/api/morechildren``: the comments named in ``children`` with their replies, flat (each
+        with ``replies: ""``, parents before children), as Reddit answers it; replies deeper than
+        :attr:`comment_depth` stay behind "continue this thread" stubs."""
+        post_id = form.get("link_id", "")[3:]
+        wanted = {name for name in form.get("children", "").split(",") if name}
+        with self._lock:
+            top = list(self.snapshot.comments.get(post_id, []))
+        things: list[dict[str, Any]] = []
+
+        def visit(comments: list[dict[str, Any]], depth: int) -> None:
+            for comment in comments:
+                if comment.get("id") in wanted:
+                    flatten(comment, depth)
+                else:
+                    visit(_replies_of(comment), depth + 1)
+
+        def flatten(comment: dict[str, Any], depth: int) -> None:
+            things.append({"kind": "t1", "data": dict(comment, depth=depth, replies="")})
+            replies = _replies_of(comment)
+            if replies and self.comment_depth is not None and depth + 1 >= self.comment_depth:
+                things.append(_more(f"t1_{comment['id']}", depth + 1, []))
+                return
+            for reply in replies:
+                flatten(reply, depth + 1)
+
+        visit(top, 0)
+        return 200, {"json": {"errors": [], "data": {"things": things}}}
 
     def info(self, query: dict[str, str]) -> tuple[int, Any]:
         found = []
@@ -885,6 +1026,7 @@ def _number(value: Any) -> float:
 
 _LISTING = re.compile(r"^/r/([^/]+)(?:/(new|hot|top|rising|controversial))?(?:\.json)?$")
 _COMMENTS = re.compile(r"^/comments/([0-9a-z]+)(?:/.*)?$")
+_COMMENT_THREAD = re.compile(r"^/comments/([0-9a-z]+)/[^/]+/([0-9a-z]+)$")
 _IMAGE = re.compile(r"^/(?:i|preview)/([^/]+)$")
 _WEBSOCKET = re.compile(r"^/ws/([^/]+)$")
 
@@ -973,8 +1115,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if status == 302:
                     return self._send(302, b"", "text/plain", {"Location": replay.base_url + body["location"]})
                 return self._json(status, body)
+            if method == "GET" and (match := _COMMENT_THREAD.match(path)) is not None:
+                return self._json(*replay.comment_thread(match.group(1), match.group(2)))
             if method == "GET" and (match := _COMMENTS.match(path)) is not None:
                 return self._json(*replay.comments(match.group(1)))
+            if path == "/api/morechildren":
+                return self._json(*replay.more_children(self._form if method == "POST" else query))
             if method == "GET" and path == "/api/info":
                 return self._json(*replay.info(query))
             if method == "GET" and path == "/api/v1/me":

@@ -13,7 +13,9 @@ One run:
 
 A transient failure (Reddit or an image host down, 429, a time-out, a truncated image) leaves the
 post in state ``new`` with ``last_error`` and one more ``attempts``; after ``reddit.max_attempts``
-it is skipped with the last reason. A policy refusal (host, address, size, pixels) skips the
+it is skipped with the last reason. A post whose images Reddit is still processing (a gallery
+seconds old) is deferred the same way, ``last_error`` saying so; on its last attempt it is decided
+from the images that are final. A policy refusal (host, address, size, pixels) skips the
 post at once. Rate limiting by Reddit itself (429) ends the run: it is the job's failure, tried
 again at the next run.
 
@@ -99,6 +101,20 @@ def plain(submission: Any) -> dict[str, Any]:
             continue
         data[key] = str(value) if isinstance(value, PRAWBase) else value
     return data
+
+
+def _unseen(comments: list[Any], seen: set[str]) -> Iterator[dict[str, Any]]:
+    """Comments not yielded before, as ``{"author", "body"}``; "load more" stubs are left out."""
+    for comment in comments:
+        if not isinstance(comment, praw.models.Comment):
+            continue
+        values = vars(comment)
+        name = str(values.get("id") or id(comment))
+        if name in seen:
+            continue
+        seen.add(name)
+        author = values.get("author")
+        yield {"author": str(author) if author is not None else None, "body": values.get("body")}
 
 
 def _naive_utc(moment: datetime | None) -> datetime | None:
@@ -239,12 +255,19 @@ class Scraper:
     def _process(self, info: PostInfo, data: Mapping[str, Any], report: ScrapeReport) -> None:
         """Find and store the post's pair; a failure is recorded on the post, never raised
         (except Reddit's 429, which ends the run)."""
+        with self.sessions() as session:
+            attempts = session.scalar(select(Post.attempts).where(Post.reddit_id == info.reddit_id)) or 0
         plan = plan_post(
             data,
             allow_nsfw=self.settings.allow_nsfw,
             media_url=self.settings.media_url,
             max_gallery_images=self.settings.max_gallery_images,
+            decide_unprocessed=attempts + 1 >= self.settings.max_attempts,
         )
+        if plan.deferred:
+            self._defer(info.reddit_id, plan.defer_reason or "deferred", plan.layout.value)
+            report.deferred += 1
+            return
         error: Exception | None = None
         pair = None
         try:
@@ -297,6 +320,16 @@ class Scraper:
                     report.deferred += 1
                 log.info("post %s: %s", info.reddit_id, post.last_error)
 
+    def _defer(self, reddit_id: str, reason: str, layout: str) -> None:
+        """Leave the post ``new`` for a later run, counting the look as an attempt."""
+        with self.sessions.begin() as session:
+            post = session.scalar(select(Post).where(Post.reddit_id == reddit_id))
+            if post is not None:
+                post.attempts += 1
+                post.last_error = f"deferred: {reason}"[:2000]
+                post.layout = layout
+        log.info("post %s deferred: %s", reddit_id, reason)
+
     def _record_failure(self, reddit_id: str, message: str, layout: str) -> None:
         with self.sessions.begin() as session:
             post = session.scalar(select(Post).where(Post.reddit_id == reddit_id))
@@ -304,17 +337,27 @@ class Scraper:
                 post.last_error = message[:2000]
                 post.layout = layout
 
-    def _comments(self, reddit_id: str) -> list[dict[str, Any]]:
-        """The post's comments as plain mappings (one ``/comments/{id}`` request)."""
+    def _comments(self, reddit_id: str) -> Iterator[dict[str, Any]]:
+        """The post's comments as plain mappings, fetched as far as they are read.
+
+        First those of the thread as Reddit sends it (one ``/comments/{id}`` request): the poster's
+        own link is usually there. Only if the reader wants more are "load more comments" stubs
+        expanded, at most ``reddit.comment_expansions`` of them (one request each).
+        """
         submission = self.reddit.submission(id=reddit_id)
-        found = []
-        for comment in submission.comments.list():
-            if not isinstance(comment, praw.models.Comment):
-                continue  # "load more comments" stubs: the author's link is near the top
-            values = vars(comment)
-            author = values.get("author")
-            found.append({"author": str(author) if author is not None else None, "body": values.get("body")})
-        return found
+        seen: set[str] = set()
+        yield from _unseen(submission.comments.list(), seen)
+        if self.settings.comment_expansions <= 0:
+            return
+        if not any(isinstance(item, praw.models.MoreComments) for item in submission.comments.list()):
+            return
+        try:
+            submission.comments.replace_more(limit=self.settings.comment_expansions)
+        except (praw.exceptions.PRAWException, AssertionError) as exc:
+            # PRAW's own consistency checks on an odd answer: keep what was read.
+            log.warning("post %s: expanding more comments failed: %s: %s", reddit_id, type(exc).__name__, exc)
+            return
+        yield from _unseen(submission.comments.list(), seen)
 
     # -- posts the walk did not reach -----------------------------------------------------------
 

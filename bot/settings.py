@@ -46,6 +46,10 @@ class RedditSettings(_Section):
         3, ge=1, le=100, description="fetch attempts per post before it is skipped"
     )
     max_gallery_images: int = Field(6, ge=2, le=50, description="gallery images examined per post")
+    comment_expansions: int = Field(
+        8, ge=0, le=100,
+        description="'load more comments' stubs expanded per post looking for a linked original (a request each)",
+    )
 
 
 class DownloadSettings(_Section):
@@ -58,6 +62,7 @@ class DownloadSettings(_Section):
             "external-preview.redd.it",
             "i.imgur.com",
             "imgur.com",
+            "i.reddituploads.com",
         ]
     )
     allowed_networks: list[str] = Field(

@@ -7,7 +7,9 @@ removed, deleted, video, self and NSFW posts) and then any field at any depth ma
 nulled or replaced by a value of the wrong type. Properties:
 
 * ``plan_post`` answers a plan whose layout agrees with its images, and never needs its own
-  last-resort ``except`` (that would skip a post as "unreadable" because a reader crashed);
+  last-resort ``except`` (that would skip a post as "unreadable" because a reader crashed); a
+  deferred plan (images still processing) has neither images nor a skip reason, and the last
+  look (``decide_unprocessed``) never defers;
 * ``post_info`` returns fields that fit their database columns, or raises its documented
   ``MalformedPostError``; ``removal`` (called outside ``plan_post``'s guard) never raises;
 * ``find_original_link`` answers None or a link from one of the author's own comments;
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import html
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +32,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from bot.layout import MIME_EXTENSIONS, MalformedPostError, PostInfo, find_original_link, plan_post, post_info, removal
-from bot.replay import image_post, t1, t3
+from bot.replay import as_deleted, image_post, self_post_with_images, t1, t3
 from db.models import Layout
 
 MEDIA_URL = "https://i.redd.it"
@@ -81,8 +84,41 @@ def crosspost() -> dict[str, Any]:
               url="https://www.reddit.com/r/OldSchoolCool/comments/6vx01b/test_title/")
 
 
+def processing_gallery() -> dict[str, Any]:
+    """The gallery seconds after posting: an item still unprocessed, another failed (for now)."""
+    post = gallery()
+    post["media_metadata"]["14wmudl6i3c51"] = {"status": "unprocessed"}
+    post["media_metadata"]["wka18en6i3c51"] = {"status": "failed"}
+    return post
+
+
+def inline_images() -> dict[str, Any]:
+    """A text post linking its two inline images from the selftext, as ``preview.redd.it`` URLs."""
+    post = self_post_with_images("inl001", [("pb7qsvi6i3c51", "image/png"), ("14wmudl6i3c51", "image/jpg")],
+                                 text="Before & after", base="https://preview.redd.it")
+    return json.loads(json.dumps(post).replace("https://preview.redd.it/preview/", "https://preview.redd.it/"))
+
+
+def link_post(post_id: str, url: str) -> dict[str, Any]:
+    return t3(post_id, is_self=False, domain=urlsplit(url).hostname, post_hint="link", url=url,
+              url_overridden_by_dest=url, thumbnail="default")
+
+
+def deleted_through_praw() -> dict[str, Any]:
+    post = as_deleted(image_post("del002", "https://i.redd.it/d.jpg"))
+    post["author"] = None  # what PRAW makes of "[deleted]"
+    return post
+
+
 SEEDS = [
     gallery(),
+    processing_gallery(),
+    inline_images(),
+    link_post("imx001", "http://i.imgur.com/y33R4rW"),
+    link_post("gfv001", "https://i.imgur.com/AbCdE12.gifv"),
+    link_post("rup001", "https://i.reddituploads.com/2f1e4d3c2b1a49f8a7e6d5c4b3a29180?fit=max&amp;h=1536&amp;s=5b1a"),
+    image_post("raw001", "https://i.redd.it/r.jpg?width=640&region=eu&lthumb=true"),
+    deleted_through_praw(),
     image_post("img001", "https://i.redd.it/abc123def.jpg"),
     imgur_link(),
     crosspost(),
@@ -93,6 +129,8 @@ SEEDS = [
     t3("self01", selftext="What era is this photo from?"),
     image_post("nsfw01", "https://i.redd.it/n.png", over_18=True),
 ]
+
+IMAGE_SEED = next(seed for seed in SEEDS if seed["id"] == "img001")
 
 # -- wrong values, in every type ------------------------------------------------------------------
 
@@ -105,6 +143,9 @@ TRICKY_STRINGS = [
     "https://", "https://[::1/x.jpg", "http://[::1]/x.png", "https://user:pw@i.redd.it/x.jpg",
     "https://i.redd.it/a b.jpg", "https://i.redd.it\n.evil.example/x.jpg", "https://i.redd.it/x.jpg\x00",
     "https://i.redd.it/&#10;.jpg", "https://i.redd.it/x.jpg&#x9;", "https://exa\u00admple.com/x.png",
+    "unprocessed", "http://i.imgur.com/y33R4rW", "https://i.imgur.com/x1y2z3.gifv",
+    "https://i.redd.it/o.png?a=1&lthumb=2",
+    "https://i.reddituploads.com/0123456789abcdef0123?x=1&amp;s=2", "https://i.redd.it/original_4k.png",
 ]
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(min_value=2**31, max_value=2**80),
@@ -122,7 +163,7 @@ junk = st.recursive(
 READ_KEYS = ["id", "author", "title", "subreddit", "permalink", "url", "url_overridden_by_dest", "created_utc", "score",
              "num_comments", "over_18", "removed", "removed_by_category", "selftext", "crosspost_parent",
              "crosspost_parent_list", "is_video", "post_hint", "domain", "is_gallery", "gallery_data",
-             "media_metadata", "preview", "is_self", "subreddit_name_prefixed"]
+             "media_metadata", "preview", "is_self", "subreddit_name_prefixed", "is_robot_indexable"]
 ACTIONS = ["keep"] * 5 + ["drop", "null", "junk", "deeper"]
 
 
@@ -198,7 +239,8 @@ def strings_in(value: Any) -> Iterator[str]:
 
 
 def from_input(url: str, value: Any) -> bool:
-    texts = [html.unescape(text) for text in strings_in(value)]
+    # As sent (raw JSON) or HTML-unescaped (an escaped dump): either way the URL is in the post.
+    texts = [form for text in strings_in(value) for form in (text, html.unescape(text))]
     if any(url == text.strip() or url in text for text in texts):
         return True
     built = re.fullmatch(re.escape(MEDIA_URL) + r"/([0-9A-Za-z]+)\.(\w+)", url)
@@ -222,18 +264,24 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 
 @FUZZ
-@given(post=mangled_posts(), allow_nsfw=st.booleans(), max_gallery=st.integers(2, 6))
-@example(post={**SEEDS[1], "url": "https://i.redd.it/a b.jpg", "url_overridden_by_dest": None}, allow_nsfw=False,
-         max_gallery=6)
-@example(post={**SEEDS[1], "url": "https://i.redd.it\n.evil.example/x.jpg", "url_overridden_by_dest": None},
-         allow_nsfw=False, max_gallery=6)
-@example(post={**SEEDS[0], "score": 10**30, "num_comments": -(10**20)}, allow_nsfw=False, max_gallery=6)
-def test_the_parser_reads_any_post_into_a_plan_with_urls_from_the_post(post, allow_nsfw, max_gallery):
-    plan = plan_post(post, allow_nsfw=allow_nsfw, media_url=MEDIA_URL, max_gallery_images=max_gallery)
+@given(post=mangled_posts(), allow_nsfw=st.booleans(), max_gallery=st.integers(2, 6), last_look=st.booleans())
+@example(post={**IMAGE_SEED, "url": "https://i.redd.it/a b.jpg", "url_overridden_by_dest": None}, allow_nsfw=False,
+         max_gallery=6, last_look=False)
+@example(post={**IMAGE_SEED, "url": "https://i.redd.it\n.evil.example/x.jpg", "url_overridden_by_dest": None},
+         allow_nsfw=False, max_gallery=6, last_look=False)
+@example(post={**SEEDS[0], "score": 10**30, "num_comments": -(10**20)}, allow_nsfw=False, max_gallery=6,
+         last_look=False)
+def test_the_parser_reads_any_post_into_a_plan_with_urls_from_the_post(post, allow_nsfw, max_gallery, last_look):
+    plan = plan_post(post, allow_nsfw=allow_nsfw, media_url=MEDIA_URL, max_gallery_images=max_gallery,
+                     decide_unprocessed=last_look)
     assert plan.layout in Layout
     # Shown by --hypothesis-show-statistics: the mangled posts reach every kind of plan.
-    event(f"{plan.layout.value}: {(plan.skip_reason or 'planned').split(' (')[0].split(':')[0]}")
-    if plan.skipped:
+    kind = "deferred" if plan.deferred else (plan.skip_reason or "planned").split(" (")[0].split(":")[0]
+    event(f"{plan.layout.value}: {kind}")
+    if plan.deferred:
+        assert not last_look and isinstance(plan.defer_reason, str) and plan.defer_reason
+        assert not plan.skipped and not plan.images
+    elif plan.skipped:
         assert isinstance(plan.skip_reason, str) and plan.skip_reason
         assert not plan.skip_reason.startswith(SAFETY_NET), plan.skip_reason
         assert not plan.images

@@ -148,3 +148,11 @@ def test_image_headers_of_every_accepted_format():
     assert image_header(b"\x89PNG\r\n") is None  # needs more bytes
     with pytest.raises(ValueError):
         image_header(b"<!doctype html><html>")
+
+
+def test_a_video_behind_an_image_link_is_refused_not_retried(server):
+    # What Imgur serves for a .gifv/.mp4: an MP4 container, Content-Type video/mp4.
+    server.add_image("clip.mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(512))
+    with pytest.raises(RefusedError, match="video/mp4: a video, not an image"):
+        fetcher_for(server).fetch(f"{server.base_url}/i/clip.mp4")
+    assert server.count("/i/clip.mp4") == 1

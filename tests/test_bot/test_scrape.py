@@ -6,7 +6,9 @@ import prawcore
 import pytest
 from sqlalchemy import func, select
 
-from bot.replay import Fault, build_snapshot, gallery_post, image_post, t1, t3
+from bot.replay import (
+    Fault, as_deleted, as_removed, build_snapshot, gallery_post, image_post, self_post_with_images, t1, t3,
+)
 from bot.scrape import RateLimitedError
 from db.models import Image, JobRun, Post, PostImage
 
@@ -224,3 +226,148 @@ def test_a_fault_plan_given_empty_is_the_one_the_server_uses():
     plan = FaultPlan()  # faults are added while the server runs; empty, the plan is falsy
     server = ReplayServer(Snapshot(), faults=plan)
     assert server.faults is plan
+
+
+# -- issue 17: Reddit JSON as the real API sends it, read through real PRAW --------------------
+
+
+def source_urls(sessions, reddit_id: str) -> dict[str, str]:
+    with sessions() as session:
+        rows = session.execute(
+            select(PostImage.role, PostImage.source_url).join(Post).where(Post.reddit_id == reddit_id)
+        ).all()
+    return {role: url for role, url in rows}
+
+
+def test_deleted_and_removed_posts_as_praw_reads_them_are_skipped_without_a_download(harness, sessions, server):
+    server.add_image("live.png", encode(color_scene(21)))
+    # How Reddit shows a post its author deleted: removed_by_category is null; PRAW makes the author None.
+    server.add_post(as_deleted(image_post("dl2", "{base}/i/live.png")))
+    server.add_post(as_deleted(image_post("dl3", "{base}/i/live.png", extra={"selftext": ""})) | {"selftext": ""})
+    server.add_post(as_removed(image_post("rm2", "{base}/i/live.png"), "reddit"))
+    report = harness.scrape()
+    stored = posts(sessions)
+    assert {rid: p.skip_reason for rid, p in stored.items()} == {
+        "dl2": "deleted by its author", "dl3": "deleted by its author", "rm2": "removed (reddit)",
+    }
+    assert report.fetched == 0 and server.count("/i/") == 0
+    assert stored["dl2"].removed and stored["dl2"].author is None
+
+
+def test_a_post_deleted_after_it_was_stored_is_picked_up(layouts_server, sessions):
+    server, _pairs = layouts_server
+    harness = Harness(server, sessions, refresh_days=100_000)
+    harness.scrape()
+    server.delete_post("p00001")  # not the newest: /api/info refreshes it
+    harness.scrape()
+    post = posts(sessions)["p00001"]
+    assert post.removed and post.state == "skipped"
+    assert post.skip_reason == "deleted by its author after it was stored"
+
+
+def _processing_gallery(server, name: str) -> dict:
+    """A gallery seconds after posting: colorization and original processed, a third item not yet."""
+    original, colorized = pair(13)
+    server.add_image(f"{name}c.png", colorized)
+    server.add_image(f"{name}o.png", original)
+    server.add_image(f"{name}x.png", colorized)
+    post = gallery_post(name, [(f"{name}c", "image/png"), (f"{name}o", "image/png"), (f"{name}x", "image/png")])
+    final = dict(post["media_metadata"])
+    post["media_metadata"][f"{name}x"] = {"status": "unprocessed"}
+    server.add_post(post)
+    return final
+
+
+def test_a_gallery_still_processing_is_deferred_and_decided_on_a_later_run(harness, sessions, server):
+    final = _processing_gallery(server, "pg1")
+    report = harness.scrape()
+    post = posts(sessions)["pg1"]
+    assert report.deferred == 1 and report.skipped == 0
+    assert post.state == "new" and post.attempts == 1 and post.layout == "gallery"
+    assert post.last_error == "deferred: gallery: images still processing on Reddit (item 2 'unprocessed')"
+    assert server.count("/i/") == 0 and server.count("/preview/") == 0
+
+    server.update_post("pg1", media_metadata=final)
+    report = harness.scrape()
+    post = posts(sessions)["pg1"]
+    assert report.retried == 1 and post.state == "fetched" and post.layout == "gallery" and post.last_error is None
+    assert set(roles(sessions, "pg1")) == {"original", "colorization"}
+
+
+def test_a_gallery_never_done_processing_is_decided_from_its_final_items_on_the_last_attempt(sessions, server):
+    harness = Harness(server, sessions, max_attempts=2)
+    _processing_gallery(server, "pg2")
+    assert harness.scrape().deferred == 1
+    harness.scrape()
+    post = posts(sessions)["pg2"]
+    assert post.state == "fetched" and post.layout == "gallery"
+    assert set(roles(sessions, "pg2")) == {"original", "colorization"}
+
+
+def test_raw_json_urls_reach_the_fetcher_and_the_database_as_sent(harness, sessions, server):
+    original, colorized = encode(gray_of(color_scene(17))), encode(color_scene(17))
+    server.add_image("rj.png", colorized)
+    server.add_image("rj-bw.png", original)
+    image = "{base}/i/rj.png?width=640&region=eu&format=png"
+    linked = "{base}/i/rj-bw.png?width=960&lthumb=true"
+    server.add_post(image_post("rj1", image, author="op", num_comments=1),
+                    [t1("rk1", "rj1", f"Original: {linked}", author="op")])
+    harness.scrape()
+    assert posts(sessions)["rj1"].layout == "comment-link"
+    assert source_urls(sessions, "rj1") == {
+        "colorization": image.replace("{base}", server.base_url),
+        "original": linked.replace("{base}", server.base_url),
+    }
+
+
+def test_a_text_post_with_inline_images_is_read_like_a_gallery(harness, sessions, server):
+    original, colorized = pair(19)
+    server.add_image("ti1c.png", colorized)
+    server.add_image("ti1o.png", original)
+    server.add_post(self_post_with_images("ti1", [("ti1c", "image/png"), ("ti1o", "image/png")],
+                                          text="Colorized my grandmother's photo. Before and after:"))
+    report = harness.scrape()
+    post = posts(sessions)["ti1"]
+    assert report.fetched == 1 and post.state == "fetched" and post.layout == "gallery"
+    assert roles(sessions, "ti1") == {"original": original, "colorization": colorized}
+
+
+def _busy_thread(server, post_id: str, original_name: str) -> None:
+    """Forty strangers' comments, then the poster's "thanks" with the original in a reply to a reply."""
+    original, colorized = encode(gray_of(color_scene(23))), encode(color_scene(23))
+    server.add_image(f"{post_id}.png", colorized)
+    server.add_image(original_name, original)
+    chatter = [t1(f"s{number:02d}", post_id, f"Great work #{number}", author=f"fan{number}") for number in range(40)]
+    link = t1("op2", post_id, f"Sure, the original: {{base}}/i/{original_name}", author="op", parent_id="t1_q01")
+    question = t1("q01", post_id, "Do you have the original?", author="curious", parent_id="t1_op1", replies=[link])
+    thanks = t1("op1", post_id, "Thanks everyone!", author="op", replies=[question])
+    server.add_post(image_post(post_id, f"{{base}}/i/{post_id}.png", author="op", num_comments=43),
+                    chatter + [thanks])
+
+
+def test_an_original_linked_deep_in_a_busy_thread_is_found_behind_load_more(harness, sessions, server):
+    server.comment_limit, server.comment_depth = 20, 2  # Reddit's cut: "load more", "continue this thread"
+    _busy_thread(server, "bt1", "bt1-bw.png")
+    harness.scrape()
+    post = posts(sessions)["bt1"]
+    assert post.layout == "comment-link" and post.state == "fetched"
+    assert set(roles(sessions, "bt1")) == {"original", "colorization"}
+    assert server.count("/api/morechildren") >= 1 and server.count("/comments/bt1/_/") >= 1
+
+
+def test_comment_expansions_are_bounded_and_skipped_when_the_link_is_in_sight(sessions, server):
+    harness = Harness(server, sessions, comment_expansions=1)
+    server.comment_limit, server.comment_depth = 20, 2
+    _busy_thread(server, "bt2", "bt2-bw.png")  # needs two expansions: more than allowed
+    visible = encode(gray_of(color_scene(29)))
+    server.add_image("bt3.png", encode(color_scene(29)))
+    server.add_image("bt3-bw.png", visible)
+    chatter = [t1(f"v{number:02d}", "bt3", "Nice", author=f"fan{number}") for number in range(40)]
+    server.add_post(image_post("bt3", "{base}/i/bt3.png", author="op", num_comments=41),
+                    [t1("vop", "bt3", "B&W original: {base}/i/bt3-bw.png", author="op"), *chatter])
+    harness.scrape()
+    stored = posts(sessions)
+    assert stored["bt2"].state == "skipped" and "only the colorization" in stored["bt2"].skip_reason
+    assert stored["bt3"].layout == "comment-link"
+    expansions = server.count("/api/morechildren") + server.count("/comments/bt2/_/") + server.count("/comments/bt3/_/")
+    assert expansions == 1  # bt2's one allowed expansion; bt3's link was in the first answer
