@@ -341,12 +341,13 @@ class DumpImporter:
     def import_comments(self, path: Path) -> None:
         """Keep the comments with a link that waiting posts' authors wrote under them."""
         waiting = self._waiting_posts()
+        if not waiting:
+            log.info("%s: no post of r/%s waits for a fetch; not read", path, ", r/".join(sorted(self.subreddits)))
+            return
         reader = DumpReader(path, subreddit_markers(self.subreddits), progress=self.progress, stop=self.stop)
         batch: list[tuple[int, dict[str, Any]]] = []
         try:
             for number, line in reader:
-                if not waiting:
-                    continue  # still read to the end: a truncated file should say so
                 data = parse_object(path, number, line, self.report)
                 post_id = self._wanted_comment(data, waiting) if data is not None else None
                 if post_id is not None:

@@ -209,6 +209,8 @@ def import_dump(app: App, submissions: Path, comments: tuple[Path, ...], subredd
     """
     import threading
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.dumps import DumpError, DumpImporter, ImportInterruptedError
     from colorbot.schedule import stop_on_signals
 
@@ -223,6 +225,10 @@ def import_dump(app: App, submissions: Path, comments: tuple[Path, ...], subredd
                 run.items = importer.report.posts_stored
     except (DumpError, ImportInterruptedError) as exc:
         raise click.ClickException(f"import: {exc} ({importer.report.posts_stored} posts stored)") from None
+    except SQLAlchemyError as exc:  # the database locked too long, the disk full: committed batches stay
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise click.ClickException(f"import: database error: {reason} ({importer.report.posts_stored} posts "
+                                   "stored; running the same import again carries on)") from None
     click.echo(report.summary())
     if report.bad_lines:
         raise SystemExit(1)

@@ -155,9 +155,9 @@ def filler_objects(count: int, *, seed: int = 0, share: float = 0.0, subreddit: 
         author = rng.choice(names)
         if ours:
             image = "".join(rng.choices(letters + string.digits, k=13))
-            yield new_post(post_id, f"https://i.redd.it/{image}.jpg", title=title, author=author,
-                           subreddit=subreddit, created_utc=created, score=rng.randint(0, 5_000),
-                           num_comments=rng.randint(0, 40))
+            yield image_post(post_id, f"https://i.redd.it/{image}.jpg", title=title, author=author,
+                             subreddit=subreddit, created_utc=created, score=rng.randint(0, 5_000),
+                             num_comments=rng.randint(0, 40))
             continue
         data = t3(post_id, title=title, author=author, subreddit=rng.choice(subreddits), created_utc=created,
                   score=rng.randint(0, 20_000), num_comments=rng.randint(0, 300))
