@@ -10,7 +10,6 @@ shapes: today's API JSON (``bot.replay``'s factories, with ``gallery_data``, ``m
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import string
@@ -22,7 +21,7 @@ import zstandard
 
 from bot.replay import gallery_post, image_post, t1, t3
 
-__all__ = ["write_dump", "dump_bytes", "new_post", "new_gallery", "new_comment", "old_post", "old_comment",
+__all__ = ["write_dump", "new_post", "new_gallery", "new_comment", "old_post", "old_comment",
            "filler_objects", "gallery_post", "image_post", "t1", "t3"]
 
 
@@ -56,14 +55,6 @@ def write_dump(path: Path, objects: Iterable[Mapping[str, Any] | bytes], *, wind
                 for line in _lines(items[start : start + share]):  # type: ignore[index]
                     writer.write(line)
     return path
-
-
-def dump_bytes(objects: Iterable[Mapping[str, Any] | bytes], *, window_log: int = 31) -> bytes:
-    buffer = io.BytesIO()
-    with _compressor(window_log, 3).stream_writer(buffer, closefd=False) as writer:
-        for line in _lines(objects):
-            writer.write(line)
-    return buffer.getvalue()
 
 
 # -- objects --------------------------------------------------------------------------------------
