@@ -23,8 +23,8 @@ from colorizer.data import find_images
 from colorizer.inference import load_rgb
 from eval.bench import run_bench
 
-SHOWN = ("uv_error", "saturation_ratio", "colorfulness_machine", "colorfulness_human", "delta_e_2000", "psnr", "auc")
-PAIRED = ("uv_error", "delta_e_2000", "psnr", "auc")
+SHOWN = ("score", "uv_error", "saturation_ratio", "colorfulness_machine", "colorfulness_human", "delta_e_2000", "psnr", "auc")
+PAIRED = ("score", "uv_error", "delta_e_2000", "psnr", "auc")
 PICTURED = 10
 
 

@@ -51,7 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import ReplySettings
-from db.models import Colorization, Metric, Model, OptOut, Post, PostState, Reply, ReplyStatus, utcnow
+from db.models import Colorization, Metric, Model, OptOut, Post, PostSource, PostState, Reply, ReplyStatus, utcnow
 from db.store import advance_post
 
 log = logging.getLogger(__name__)
@@ -376,6 +376,8 @@ class Replier:
         post, settings = candidate.post, self.settings
         if post.subreddit.lower() not in self._allowed:
             return f"subreddit r/{post.subreddit} is not in reply.subreddits"
+        if post.source == PostSource.DUMP.value:
+            return "imported from a dump file"  # history: however young, never answered
         created = _aware(post.created_utc)
         if created is not None and created < datetime.now(timezone.utc) - timedelta(hours=settings.max_age_h):
             return f"older than {settings.max_age_h:g} h"

@@ -44,7 +44,7 @@ from bot.layout import MalformedPostError, PostInfo, plan_post, post_info, remov
 from bot.pairing import find_pair
 from bot.settings import DownloadSettings, RedditSettings
 from db.models import JobRun, Post, PostImage, PostState
-from db.store import advance_post, skip_post, store_image
+from db.store import advance_post, skip_post, store_image, stored_comments
 
 log = logging.getLogger(__name__)
 
@@ -270,13 +270,15 @@ class Scraper:
             return
         error: Exception | None = None
         pair = None
+        with self.sessions() as session:
+            kept = stored_comments(session, info.reddit_id)  # from a dump file (bot.dumps)
         try:
             pair = find_pair(
                 plan,
                 self.fetcher,
-                lambda: self._comments(info.reddit_id),
+                lambda: self._comments_kept_first(kept, info.reddit_id),
                 author=info.author,
-                has_comments=info.num_comments > 0,
+                has_comments=info.num_comments > 0 or bool(kept),
             )
         except prawcore.TooManyRequests as exc:
             self._record_failure(info.reddit_id, f"Reddit 429 while reading comments: {exc}", plan.layout.value)
@@ -336,6 +338,12 @@ class Scraper:
             if post is not None:
                 post.last_error = message[:2000]
                 post.layout = layout
+
+    def _comments_kept_first(self, kept: list[dict[str, Any]], reddit_id: str) -> Iterator[Mapping[str, Any]]:
+        """Comments kept from a dump file, then Reddit's (asked only if those hold no original):
+        a link in a comment deleted since is still found."""
+        yield from kept
+        yield from self._comments(reddit_id)
 
     def _comments(self, reddit_id: str) -> Iterator[dict[str, Any]]:
         """The post's comments as plain mappings, fetched as far as they are read.

@@ -190,6 +190,51 @@ def scrape(app: App, subreddits: tuple[str, ...], listing: str | None, time_filt
         click.echo(report.summary())
 
 
+@cli.command("import")
+@click.argument("submissions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--comments", "comments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Comments dump (repeatable): keep the posters' comments with links under waiting posts.")
+@click.option("--subreddit", "subreddits", multiple=True, help="Subreddit to import [default: reddit.subreddits].")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Only posts made on or after DATE (UTC).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Only posts made before DATE (UTC).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
+@pass_app
+def import_dump(app: App, submissions: Path, comments: tuple[Path, ...], subreddits: tuple[str, ...],
+                since: datetime | None, until: datetime | None, no_progress: bool) -> None:
+    """Store a subreddit's history from Pushshift / Arctic Shift dump files (zstd NDJSON).
+
+    Posts are stored as the scraper stores them, marked as imported (never replied to) and left
+    for the scrape step to refresh and fetch. Idempotent; a rerun after a kill carries on. A
+    truncated or corrupt file stops with one line naming the line reached; a line that is not
+    JSON is skipped with a warning and the exit code is 1.
+    """
+    import threading
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.dumps import DumpError, DumpImporter, ImportInterruptedError
+    from colorbot.schedule import stop_on_signals
+
+    stop = threading.Event()
+    importer = DumpImporter(app.sessions, app.config.reddit, subreddits=list(subreddits) or None, since=since,
+                            until=until, progress=not no_progress and sys.stderr.isatty(), stop=stop)
+    try:
+        with stop_on_signals(stop), job_run(app.sessions, "import") as run:
+            try:
+                report = importer.run(submissions, comments)
+            finally:
+                run.items = importer.report.posts_stored
+    except (DumpError, ImportInterruptedError) as exc:
+        raise click.ClickException(f"import: {exc} ({importer.report.posts_stored} posts stored)") from None
+    except SQLAlchemyError as exc:  # the database locked too long, the disk full: committed batches stay
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise click.ClickException(f"import: database error: {reason} ({importer.report.posts_stored} posts "
+                                   "stored; running the same import again carries on)") from None
+    click.echo(report.summary())
+    if report.bad_lines:
+        raise SystemExit(1)
+
+
 @cli.command("reply")
 @click.option("--dry-run", is_flag=True, help="Only record what would be posted [default: reply.dry_run].")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=None, help="Most posts to examine.")

@@ -66,6 +66,13 @@ class Layout(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
+class PostSource(str, enum.Enum):
+    """Where a post was first read: Reddit's API (the scraper) or a dump file (``colorbot import``)."""
+
+    REDDIT = "reddit"
+    DUMP = "dump"
+
+
 class ImageRole(str, enum.Enum):
     ORIGINAL = "original"
     COLORIZATION = "colorization"
@@ -91,6 +98,9 @@ class Post(Base):
     skip_reason: Mapped[str | None] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Imported posts are history: never replied to (bot.reply), however the age limit is set.
+    source: Mapped[str] = mapped_column(String(16), default=PostSource.REDDIT.value,
+                                        server_default=PostSource.REDDIT.value)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -99,6 +109,23 @@ class Post(Base):
 
     def __repr__(self) -> str:
         return f"Post(reddit_id={self.reddit_id!r}, state={self.state!r}, layout={self.layout!r})"
+
+
+class PostComment(Base):
+    """A comment by a post's own author, kept from a dump file (``colorbot import --comments``).
+
+    The fetch step reads these before asking Reddit, so an original linked in a comment deleted
+    since (or beyond what the API lists) is still found.
+    """
+
+    __tablename__ = "post_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reddit_id: Mapped[str] = mapped_column(String(16), unique=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_utc: Mapped[datetime]
 
 
 class Image(Base):

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Base, Image, JobRun, Model, Post, PostState, utcnow
+from db.models import Base, Image, JobRun, Model, Post, PostComment, PostState, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,17 @@ def advance_post(post: Post, state: PostState) -> None:
 def skip_post(post: Post, reason: str) -> None:
     post.state = PostState.SKIPPED.value
     post.skip_reason = reason
+
+
+def stored_comments(session: Session, reddit_id: str) -> list[dict[str, Any]]:
+    """The post's comments kept from a dump file, oldest first, as ``{"author", "body"}`` mappings."""
+    rows = session.execute(
+        select(PostComment.author, PostComment.body)
+        .join(Post, Post.id == PostComment.post_id)
+        .where(Post.reddit_id == reddit_id)
+        .order_by(PostComment.created_utc, PostComment.id)
+    ).all()
+    return [{"author": author, "body": body} for author, body in rows]
 
 
 def _process_exists(pid: int) -> bool:

@@ -39,7 +39,8 @@ def _png(color=(180, 90, 30)) -> bytes:
 
 def seed(server, sessions, reddit_id: str, *, age_h: float = 1.0, title: str = "Snake Charmer, Morocco, 1950",
          author: str | None = "colorist", subreddit: str = "colorization", nsfw: bool = False,
-         removed: bool = False, on_reddit: bool = True, model: str = "residual-encoder", **live) -> None:
+         removed: bool = False, on_reddit: bool = True, model: str = "residual-encoder", source: str = "reddit",
+         **live) -> None:
     """An evaluated post in the database (colorization + metrics) and, unless told, on Reddit."""
     created = datetime.now(timezone.utc) - timedelta(hours=age_h)
     if on_reddit:
@@ -48,7 +49,7 @@ def seed(server, sessions, reddit_id: str, *, age_h: float = 1.0, title: str = "
                                    created_utc=created.timestamp(), extra=extra))
     with sessions.begin() as session:
         post = Post(reddit_id=reddit_id, subreddit=subreddit, title=title, author=author, created_utc=created,
-                    nsfw=nsfw, removed=removed, state=PostState.EVALUATED.value)
+                    nsfw=nsfw, removed=removed, state=PostState.EVALUATED.value, source=source)
         session.add(post)
         session.flush()
         image = store_image(session, _png((len(reddit_id) * 20 % 255, 90, ord(reddit_id[-1]) % 255)))
@@ -170,6 +171,16 @@ def test_every_skip_reason_is_stored_and_nothing_posted(server, sessions):
     assert replies(sessions)["snsfw"].status == ReplyStatus.POSTED.value
     assert replies(sessions)["slock"].reason == "locked"
     assert len(server.posted_comments) == 2
+
+
+def test_posts_imported_from_a_dump_are_never_replied_to_however_young(server, sessions):
+    seed(server, sessions, "hist1", age_h=0.5, source="dump")
+    seed(server, sessions, "live1", age_h=0.5)
+    report = replier(server, sessions, dry_run=False, max_age_h=10**6).run()
+    rows = replies(sessions)
+    assert (rows["hist1"].status, rows["hist1"].reason) == (ReplyStatus.SKIPPED.value, "imported from a dump file")
+    assert rows["live1"].status == ReplyStatus.POSTED.value and report.posted == 1
+    assert server.comments_by("hist1", BOT) == [] and server.count("/api/info") == 1  # not even looked up
 
 
 def test_replies_per_hour_limit_holds(server, sessions):
