@@ -386,7 +386,7 @@ def colorize(app: App, images, out, model_dir, batch_size):
         raise SetupError(f"colorize: cannot create the output folder {out}: {exc.strerror or exc}") from None
 
     from colorizer.client import RemoteColorizerError, open_colorizers
-    from colorizer.inference import UnreadableImageError, encode_png, load_rgb
+    from colorizer.images import UnreadableImageError, decode, encode_png
     from colorizer.settings import model_spec_for
 
     try:
@@ -401,7 +401,7 @@ def colorize(app: App, images, out, model_dir, batch_size):
         batch, numbers = [], []
         for number in range(start, min(start + size, len(images))):
             try:
-                batch.append(load_rgb(images[number]))
+                batch.append(decode(images[number]))
                 numbers.append(number)
             except (UnreadableImageError, OSError) as exc:
                 failed += 1
@@ -489,7 +489,7 @@ def bench(app: App, photos: tuple[Path, ...], out_dir: Path, model_dirs: tuple[s
 
     from colorizer.client import LocalColorizer, RemoteColorizerError, open_colorizers
     from colorizer.data import find_images
-    from colorizer.inference import load_rgb
+    from colorizer.images import decode
     from eval.bench import BenchBusyError, run_bench
 
     files = [path for photo in photos for path in (find_images(photo) if photo.is_dir() else [photo])]
@@ -499,7 +499,7 @@ def bench(app: App, photos: tuple[Path, ...], out_dir: Path, model_dirs: tuple[s
     except (FileNotFoundError, OSError, ValueError, RemoteColorizerError) as exc:
         raise SetupError(f"bench: cannot load model: {str(exc).splitlines()[0]}") from None
     try:
-        summary = run_bench(files, models, out_dir, decode=load_rgb, gallery=gallery,
+        summary = run_bench(files, models, out_dir, decode=decode, gallery=gallery,
                             progress=not no_progress and sys.stderr.isatty())
     except (BenchBusyError, ValueError) as exc:
         raise SetupError(f"bench: {exc}") from None

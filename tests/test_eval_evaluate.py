@@ -9,6 +9,7 @@ import pytest
 import skimage.data
 from sqlalchemy import func, select
 
+from colorizer.images import examine
 from db.models import Alignment, Colorization, ImageRole, Metric, Model, Post, PostImage, PostState
 from db.store import get_or_create_model, store_image
 from eval.evaluate import GRAY_MODEL_NAME, UNALIGNED_PREFIX, ensure_gray_baseline, evaluate_pending
@@ -30,10 +31,10 @@ def add_post(session, reddit_id: str, original: np.ndarray, human: np.ndarray, m
     session.add(post)
     session.flush()
     for role, rgb in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human)):
-        session.add(PostImage(post_id=post.id, image_id=store_image(session, png(rgb)).id, role=role.value))
+        session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(png(rgb))).id, role=role.value))
     if machine is not None:
         model = get_or_create_model(session, name="resenc", version="test")
-        image = store_image(session, png(machine))
+        image = store_image(session, examine(png(machine)))
         session.add(Colorization(post_id=post.id, model_id=model.id, image_id=image.id, seconds=1.5))
     return post.id
 
@@ -78,7 +79,7 @@ def test_rerun_adds_nothing_and_new_model_is_measured_later(sessions, astronaut)
     assert evaluate_pending(sessions).posts == 0
     with sessions.begin() as session:
         model = get_or_create_model(session, name="later", version="1")
-        image = store_image(session, png(astronaut[..., ::-1].copy()))
+        image = store_image(session, examine(png(astronaut[..., ::-1].copy())))
         session.add(Colorization(post_id=post_id, model_id=model.id, image_id=image.id, seconds=2.0))
     summary = evaluate_pending(sessions)
     assert (summary.posts, summary.metrics) == (1, len(METRICS))
@@ -106,7 +107,7 @@ def add_post_with_only_an_original(session, reddit_id: str, original) -> None:
     post.state = PostState.COLORIZED.value
     session.add(post)
     session.flush()
-    session.add(PostImage(post_id=post.id, image_id=store_image(session, png(original)).id, role="original"))
+    session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(png(original))).id, role="original"))
 
 
 def test_post_without_human_colorization_records_an_error(sessions, astronaut):

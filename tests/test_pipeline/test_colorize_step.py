@@ -13,6 +13,7 @@ from colorbot.pipeline import MAX_ATTEMPTS, colorize_pending
 import pytest
 
 from colorizer.client import ModelChangedError, ModelIdentity
+from colorizer.images import examine
 from db import Colorization, ImageRole, Post, PostImage, PostState
 from db.store import advance_post, store_image
 
@@ -40,7 +41,7 @@ def fetched_post(sessions, failed_fetches: int) -> int:
                     attempts=failed_fetches, last_error="timed out")
         session.add(post)
         session.flush()
-        image = store_image(session, buffer.getvalue())
+        image = store_image(session, examine(buffer.getvalue()))
         session.add(PostImage(post_id=post.id, image_id=image.id, role=ImageRole.ORIGINAL.value))
         advance_post(post, PostState.FETCHED)
         return post.id
