@@ -36,8 +36,10 @@ tries no other: EPS would start Ghostscript, and no one posts a photo as an icon
 
 _FORMAT_NAMES = {"MPO": "jpeg"}  # the JPEG plugin opens a camera's multi-picture JPEG as MPO: its first picture is the photo
 
-# What Pillow raises on corrupt or hostile files besides its own errors, found by fuzzing (see the
-# module docstring): truncated or inconsistent chunks, tables and EXIF blocks.
+# What Pillow raises on corrupt or hostile files. Fuzzing (see the module docstring) met OSError,
+# ValueError, SyntaxError, struct.error, DecompressionBombError and, from damaged EXIF tags,
+# TypeError and AttributeError; the others are a margin, since plugins index tables, divide and
+# inflate with values read from the file.
 DECODER_ERRORS = (
     OSError, ValueError, SyntaxError, TypeError, AttributeError, KeyError, IndexError, EOFError,
     ZeroDivisionError, OverflowError, struct.error, zlib.error, PIL.Image.DecompressionBombError,
@@ -49,7 +51,7 @@ class UnreadableImageError(ValueError):
 
 
 class RefusedImageError(UnreadableImageError):
-    """An image refused by rule, not by damage (too many pixels, a format not accepted): no retry helps."""
+    """An image refused by rule, not by damage (more pixels than the cap: a decompression bomb): no retry helps."""
 
 
 @dataclass(frozen=True)

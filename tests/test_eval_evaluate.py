@@ -195,3 +195,28 @@ def test_a_database_error_fails_the_run_and_counts_against_no_post(sessions, ast
     with sessions() as session:
         post = session.get(Post, post_id)
         assert (post.state, post.attempts, post.last_error) == (PostState.COLORIZED.value, 0, None)
+
+
+def add_encoded_post(session, reddit_id: str, original: bytes, human: bytes) -> int:
+    """A colorized post whose original and human colorization are these files, as downloaded."""
+    post = Post(reddit_id=reddit_id, subreddit="colorization", created_utc=datetime(2024, 5, 1, tzinfo=timezone.utc))
+    post.state = PostState.COLORIZED.value
+    session.add(post)
+    session.flush()
+    for role, data in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human)):
+        session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(data)).id, role=role.value))
+    return post.id
+
+
+def test_a_sixteen_bit_original_is_measured_like_its_eight_bit_twin(sessions, astronaut):
+    gray = gray_copy(astronaut)[..., 0]
+    eight = png(gray)
+    sixteen = png(gray.astype(np.uint16) * 257)  # the same photo, scanned at 16 bits
+    with sessions.begin() as session:
+        twins = {name: add_encoded_post(session, name, data, png(astronaut))
+                 for name, data in (("eight", eight), ("sixteen", sixteen))}
+    summary = evaluate_pending(sessions)
+    assert (summary.posts, summary.refused, summary.failed) == (2, 0, 0)
+    with sessions() as session:
+        measured = {name: metrics_of(session, post_id, GRAY_MODEL_NAME) for name, post_id in twins.items()}
+    assert measured["sixteen"] == pytest.approx(measured["eight"])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import prawcore
 import pytest
 from sqlalchemy import func, select
 
 from bot.replay import Fault, build_snapshot, gallery_post, image_post, t1, t3
 from bot.scrape import RateLimitedError
+from colorizer.images import decode
 from db.models import Image, JobRun, Post, PostImage
+from image_files import exif_rotated_jpeg
 
 from .conftest import Harness
 from .photos import encode, gray_of, color_scene, pair, side_by_side
@@ -224,3 +227,27 @@ def test_a_fault_plan_given_empty_is_the_one_the_server_uses():
     plan = FaultPlan()  # faults are added while the server runs; empty, the plan is falsy
     server = ReplayServer(Snapshot(), faults=plan)
     assert server.faults is plan
+
+
+def test_a_tiff_served_as_an_image_skips_the_post_at_once_with_the_reason(harness, sessions, server):
+    path = _one_image_post(server)
+    server.add_image(path.removeprefix("/i/"), encode(color_scene(4, 32, 24), "TIFF"))  # as image/png
+    report = harness.scrape()
+    post = posts(sessions)["g1"]
+    assert (post.state, post.attempts, report.skipped) == ("skipped", 0, 1)
+    assert "not a JPEG, PNG, WebP or GIF" in post.skip_reason
+
+
+def test_a_composite_with_an_exif_orientation_is_split_upright(harness, sessions, server):
+    original, colorized = pair(12)
+    upright = decode(side_by_side(original, colorized))  # 480 wide, 180 high: gray left, colour right
+    server.add_image("turned.jpg", exif_rotated_jpeg(upright))
+    server.add_post(image_post("turned", f"{server.base_url}/i/turned.jpg"))
+    harness.scrape()
+    assert posts(sessions)["turned"].layout == "composite"
+    halves = {role: decode(data) for role, data in roles(sessions, "turned").items()}
+    assert halves["composite"].shape == upright.shape
+    for role, expected in (("original", decode(original)), ("colorization", decode(colorized))):
+        assert abs(halves[role].shape[0] - 180) <= 4 and abs(halves[role].shape[1] - 240) <= 8, role
+        rows, cols = np.minimum(halves[role].shape[:2], expected.shape[:2])
+        assert np.abs(halves[role][:rows, :cols].astype(int) - expected[:rows, :cols]).mean() < 12, role
