@@ -153,7 +153,7 @@ def test_image_headers_of_every_accepted_format():
         image_header(b"<!doctype html><html>")
 
 
-TIFF = encode(color_scene(4, 32, 24), "TIFF")
+TIFF = encode(color_scene(4, 64, 48), "TIFF")
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
 HTML = b"<!doctype html><html><head><title>Imgur</title></head><body>gone</body></html>"
 
