@@ -12,37 +12,40 @@ A post's URL is chosen by whoever wrote the post, so every fetch is treated as h
 * connect/read time-outs and an overall deadline; 5xx and 429 are retried with exponential
   backoff, honouring ``Retry-After``;
 * a video (``video/*``, e.g. Imgur's ``.gifv``/``.mp4``) is refused, not retried;
-* the bytes must decode fully as an image; they are kept exactly as received.
+* the bytes must decode fully as an image with ``colorizer.images``, the decoder every later
+  step uses; they are kept exactly as received.
+
+A format the project refuses (TIFF, SVG, an HTML page served as ``image/jpeg``, a format other
+than JPEG, PNG, WebP and GIF) and a decompression bomb raise :class:`RefusedError`: no retry
+can change them. A body that does not decode may be a cut-off transfer, so it stays transient.
 """
 
 from __future__ import annotations
 
 import email.utils
-import io
 import ipaddress
 import logging
 import socket
 import struct
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
-import PIL.Image
+import numpy as np
 import requests
 import urllib3.connection
 import urllib3.connectionpool
 from requests.adapters import HTTPAdapter
 
 from bot.settings import DownloadSettings
+from colorizer.images import ACCEPTED_FORMATS, RefusedImageError, UnreadableImageError, read_image
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 HEADER_PROBE_LIMIT = 2 * 1024 * 1024  # bytes we wait for an image header before giving up
-ALLOWED_FORMATS = {"jpeg", "png", "webp", "gif"}
 METADATA_ADDRESSES = {
     ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack, ...
     ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
@@ -81,13 +84,14 @@ class RefusedError(DownloadError):
 
 @dataclass(frozen=True)
 class Downloaded:
-    """An image as received: the exact bytes plus what decoding them told us."""
+    """An image as received: the exact bytes plus what decoding them told us (format, upright size, pixels)."""
 
     url: str
     data: bytes
     format: str
     width: int
     height: int
+    pixels: np.ndarray = field(repr=False, compare=False)
 
 
 def _shown(url: str) -> str:
@@ -217,10 +221,15 @@ class _NeedMore(Exception):
     pass
 
 
+class UnknownFormatError(ValueError):
+    """The first bytes are none of the formats accepted: a refusal, not damage."""
+
+
 def image_header(data: bytes) -> tuple[str, int, int] | None:
     """(format, width, height) read from the first bytes of an image, without decoding it.
 
-    None while more bytes are needed; ValueError if the bytes are no image format we accept.
+    None while more bytes are needed; :class:`UnknownFormatError` if the bytes are no image format
+    we accept, ValueError if they are one but damaged.
     """
     try:
         return _image_header(data)
@@ -232,7 +241,7 @@ def _image_header(data: bytes) -> tuple[str, int, int]:
     if len(data) < 12:
         if any(sig.startswith(data[: len(sig)]) for sig in _SIGNATURES):
             raise _NeedMore
-        raise ValueError("unknown image signature")
+        raise UnknownFormatError(_unknown_format(data))
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         if len(data) < 24:
             raise _NeedMore
@@ -260,7 +269,11 @@ def _image_header(data: bytes) -> tuple[str, int, int]:
         raise ValueError(f"unknown WebP chunk {chunk!r}")
     if data[:2] == b"\xff\xd8":
         return _jpeg_header(data)
-    raise ValueError("unknown image signature")
+    raise UnknownFormatError(_unknown_format(data))
+
+
+def _unknown_format(data: bytes) -> str:
+    return f"not a JPEG, PNG, WebP or GIF (starts with {data[:8]!r})"
 
 
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"GIF8", b"RIFF", b"\xff\xd8")
@@ -383,6 +396,8 @@ class Fetcher:
             raise RefusedError(url, f"got {content_type}: a video, not an image", stage="content-type")
         if content_type.startswith("text/") or "html" in content_type:
             raise TransientDownloadError(url, f"got {content_type}, not an image", stage="content-type")
+        # Content-Length counts the bytes on the wire; requests hands back the decoded body.
+        encoded = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
         declared = response.headers.get("Content-Length")
         expected = int(declared) if declared and declared.isdigit() else None
         if expected is not None and expected > self.settings.max_bytes:
@@ -414,19 +429,22 @@ class Fetcher:
                 url, f"body cut short: {type(exc).__name__}", stage="body", bytes_read=len(buffer)
             ) from None
         data = bytes(buffer)
-        if expected is not None and len(data) < expected:
+        received = _wire_bytes(response) if encoded else len(data)
+        if expected is not None and received is not None and received < expected:
             raise TransientDownloadError(
-                url, f"truncated: {len(data)} of {expected} bytes", stage="body", bytes_read=len(data)
+                url, f"truncated: {received} of {expected} bytes", stage="body", bytes_read=len(data)
             )
         if header is None:
             raise TransientDownloadError(
                 url, "no image header in the body", stage="header", bytes_read=len(data)
             )
-        return self._decode(url, data, header)
+        return self._decode(url, data)
 
     def _check_header(self, url: str, head: bytes, read: int) -> tuple[str, int, int] | None:
         try:
             header = image_header(head)
+        except UnknownFormatError as exc:
+            raise RefusedError(url, str(exc), stage="header", bytes_read=read) from None
         except ValueError as exc:
             raise TransientDownloadError(url, f"not an image: {exc}", stage="header", bytes_read=read) from None
         if header is None:
@@ -446,24 +464,28 @@ class Fetcher:
             )
         return header
 
-    def _decode(self, url: str, data: bytes, header: tuple[str, int, int]) -> Downloaded:
-        fmt, width, height = header
+    def _decode(self, url: str, data: bytes) -> Downloaded:
+        # The decoder applies the pixel cap to what it finds itself, whatever the header said.
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
-                with PIL.Image.open(io.BytesIO(data)) as image:
-                    decoded_format = (image.format or "").lower()
-                    if image.size != (width, height):
-                        raise ValueError(f"header said {width}x{height}, decoder {image.size}")
-                    image.load()
-        except Exception as exc:  # noqa: BLE001 - any decoder failure means "not a usable image"
+            picture = read_image(data, max_pixels=self.settings.max_pixels)
+        except RefusedImageError as exc:
+            raise RefusedError(url, str(exc), stage="decode", bytes_read=len(data)) from None
+        except UnreadableImageError as exc:
             raise TransientDownloadError(
-                url, f"does not decode: {type(exc).__name__}: {exc}"[:300], stage="decode",
-                bytes_read=len(data),
+                url, f"does not decode: {exc}"[:300], stage="decode", bytes_read=len(data)
             ) from None
-        if decoded_format not in ALLOWED_FORMATS:
-            raise DownloadError(url, f"format {decoded_format!r} not accepted", stage="decode")
-        return Downloaded(url=url, data=data, format=decoded_format, width=width, height=height)
+        if picture.format not in ACCEPTED_FORMATS:
+            raise RefusedError(url, f"format {picture.format!r} not accepted", stage="decode")
+        return Downloaded(url=url, data=data, format=picture.format, width=picture.width, height=picture.height,
+                          pixels=picture.pixels)
+
+
+def _wire_bytes(response: requests.Response) -> int | None:
+    """How many (encoded) body bytes came over the connection; None if urllib3 cannot say."""
+    try:
+        return int(response.raw.tell())
+    except (AttributeError, TypeError, ValueError, OSError):
+        return None
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -9,17 +9,14 @@ be linked in a comment. Which image is the original is decided by the grayscale/
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import PIL.Image
-
 from bot.download import Downloaded, DownloadError, Fetcher, RefusedError
 from bot.layout import ImageRef, PostPlan, find_original_link
+from colorizer.images import EncodedImage, png_image
 from db.models import ImageRole, Layout
 from eval.grayscale import Tone, classify_tone
 from eval.split import NotACompositeError, split_composite
@@ -34,8 +31,13 @@ iterator may fetch more of them, "load more" expansions, only as far as it is re
 @dataclass(frozen=True)
 class FoundImage:
     role: ImageRole
-    data: bytes
+    image: EncodedImage | Downloaded
+    """The bytes to store, with their format and upright size."""
     source_url: str
+
+    @property
+    def data(self) -> bytes:
+        return self.image.data
 
 
 @dataclass
@@ -65,17 +67,6 @@ def fetch_first(fetcher: Fetcher, ref: ImageRef) -> Downloaded:
         raise refused[0]
     transient = [exc for exc in errors if not isinstance(exc, RefusedError)]
     raise (transient or errors)[-1]
-
-
-def decode_rgb(data: bytes) -> np.ndarray:
-    with PIL.Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def encode_png(rgb: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 def is_monochrome(tone: Tone) -> bool:
@@ -109,12 +100,12 @@ def _gallery(refs: tuple[ImageRef, ...], fetcher: Fetcher) -> Pair:
     tones: list[str] = []
     for ref in refs:
         image = fetch_first(fetcher, ref)
-        tone = classify_tone(decode_rgb(image.data))
+        tone = classify_tone(image.pixels)
         tones.append(tone.value)
         if is_monochrome(tone) and original is None:
-            original = FoundImage(ImageRole.ORIGINAL, image.data, image.url)
+            original = FoundImage(ImageRole.ORIGINAL, image, image.url)
         elif tone is Tone.COLOR and colorization is None:
-            colorization = FoundImage(ImageRole.COLORIZATION, image.data, image.url)
+            colorization = FoundImage(ImageRole.COLORIZATION, image, image.url)
         if original and colorization:
             return Pair(Layout.GALLERY, [original, colorization])
     found = [image for image in (original, colorization) if image is not None]
@@ -130,12 +121,12 @@ def _single(
     ref: ImageRef, fetcher: Fetcher, comments: CommentLoader, author: str | None, has_comments: bool
 ) -> Pair:
     image = fetch_first(fetcher, ref)
-    rgb = decode_rgb(image.data)
+    rgb = image.pixels
     tone = classify_tone(rgb)
     if is_monochrome(tone):
         return Pair(
             Layout.SINGLE,
-            [FoundImage(ImageRole.ORIGINAL, image.data, image.url)],
+            [FoundImage(ImageRole.ORIGINAL, image, image.url)],
             skip_reason=f"only a {tone.value} image, no colorization",
         )
     try:
@@ -148,12 +139,12 @@ def _single(
         return Pair(
             Layout.COMPOSITE,
             [
-                FoundImage(ImageRole.COMPOSITE, image.data, image.url),
-                FoundImage(ImageRole.ORIGINAL, encode_png(split.original), image.url),
-                FoundImage(ImageRole.COLORIZATION, encode_png(split.colorization), image.url),
+                FoundImage(ImageRole.COMPOSITE, image, image.url),
+                FoundImage(ImageRole.ORIGINAL, png_image(split.original), image.url),
+                FoundImage(ImageRole.COLORIZATION, png_image(split.colorization), image.url),
             ],
         )
-    colorization = FoundImage(ImageRole.COLORIZATION, image.data, image.url)
+    colorization = FoundImage(ImageRole.COLORIZATION, image, image.url)
     link = find_original_link(comments(), author) if author and has_comments else None
     if link is None:
         return Pair(
@@ -162,7 +153,7 @@ def _single(
             skip_reason="only the colorization is findable (no original in the post or its author's comments)",
         )
     linked = fetch_first(fetcher, ImageRef(urls=(link,)))
-    linked_tone = classify_tone(decode_rgb(linked.data))
+    linked_tone = classify_tone(linked.pixels)
     if not is_monochrome(linked_tone):
         return Pair(
             Layout.SINGLE,
@@ -171,5 +162,5 @@ def _single(
         )
     return Pair(
         Layout.COMMENT_LINK,
-        [FoundImage(ImageRole.ORIGINAL, linked.data, linked.url), colorization],
+        [FoundImage(ImageRole.ORIGINAL, linked, linked.url), colorization],
     )

@@ -292,7 +292,7 @@ class Scraper:
             post.layout = (pair.layout if pair else plan.layout).value
             if pair is not None:
                 for found in pair.images:
-                    image = store_image(session, found.data)
+                    image = store_image(session, found.image)
                     link = session.scalar(
                         select(PostImage).where(PostImage.post_id == post.id, PostImage.role == found.role.value)
                     )

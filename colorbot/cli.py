@@ -432,7 +432,7 @@ def colorize(app: App, images, out, model_dir, batch_size):
         raise SetupError(f"colorize: cannot create the output folder {out}: {exc.strerror or exc}") from None
 
     from colorizer.client import RemoteColorizerError, open_colorizers
-    from colorizer.inference import UnreadableImageError, encode_png, load_rgb
+    from colorizer.images import UnreadableImageError, decode, encode_png
     from colorizer.settings import model_spec_for
 
     try:
@@ -447,7 +447,7 @@ def colorize(app: App, images, out, model_dir, batch_size):
         batch, numbers = [], []
         for number in range(start, min(start + size, len(images))):
             try:
-                batch.append(load_rgb(images[number]))
+                batch.append(decode(images[number]))
                 numbers.append(number)
             except (UnreadableImageError, OSError) as exc:
                 failed += 1
@@ -536,7 +536,7 @@ def bench(app: App, photos: tuple[Path, ...], out_dir: Path, model_dirs: tuple[s
 
     from colorizer.client import RemoteColorizerError, open_colorizers
     from colorizer.data import find_images
-    from colorizer.inference import load_rgb
+    from colorizer.images import decode
     from colorizer.settings import model_spec_for
     from eval.bench import BenchBusyError, run_bench
 
@@ -547,7 +547,7 @@ def bench(app: App, photos: tuple[Path, ...], out_dir: Path, model_dirs: tuple[s
     except (FileNotFoundError, OSError, ValueError, RemoteColorizerError) as exc:
         raise SetupError(f"bench: cannot load model: {str(exc).splitlines()[0]}") from None
     try:
-        summary = run_bench(files, models, out_dir, decode=load_rgb, gallery=gallery,
+        summary = run_bench(files, models, out_dir, decode=decode, gallery=gallery,
                             progress=not no_progress and sys.stderr.isatty())
     except (BenchBusyError, ValueError) as exc:
         raise SetupError(f"bench: {exc}") from None
@@ -570,18 +570,18 @@ def compare(app: App, reference: str, candidates: tuple[str, ...], aligned: bool
     (the [eval] settings), unless --aligned says they already share a frame. A candidate that cannot
     be read or aligned gets one line on stderr and the others go on; the exit code is 1 if any failed.
     """
-    from colorizer.inference import UnreadableImageError, load_rgb
+    from colorizer.images import UnreadableImageError, decode
     from eval.compare import NotComparableError, compare_images
     from eval.metrics import HEADLINE_METRIC
 
     try:
-        reference_rgb = load_rgb(reference)
+        reference_rgb = decode(reference)
     except (UnreadableImageError, OSError) as exc:
         raise SetupError(f"compare: {reference}: {exc}") from None
     failed = 0
     for candidate in candidates:
         try:
-            metrics = compare_images(reference_rgb, load_rgb(candidate), aligned=aligned, settings=app.config.eval)
+            metrics = compare_images(reference_rgb, decode(candidate), aligned=aligned, settings=app.config.eval)
         except (UnreadableImageError, NotComparableError, OSError) as exc:
             click.echo(f"colorbot compare: {candidate}: {exc}", err=True)
             failed += 1

@@ -3,11 +3,15 @@
 A post in state ``fetched`` gets one ``colorizations`` row per model (the unique key on (post,
 model) makes a rerun after a crash skip what is done) and moves to ``colorized`` once every model
 has done it. Each (post, model) commits on its own: a crash loses at most the colorization in
-hand. A model that fails on a post leaves the error on the post and tries again next run; an
-original that cannot be decoded is skipped with the reason, since no retry can fix it. A served
-model whose version is no longer served (``ModelChangedError``) stops the run without counting
-against the post: what it computes now must be recorded as a new model, once the colorizers are
-opened again.
+hand. A model that fails on a post (anything it raises, or a result that cannot be stored) leaves
+the error on the post and tries again next run, up to ``MAX_ATTEMPTS``; an original that cannot
+be decoded is skipped with the reason at once, since no retry can fix it. Neither stops the run:
+the posts behind it are colorized all the same.
+
+What is not the post's fault stops the run without counting against any post: a served model
+whose version is no longer served (``ModelChangedError``: what it computes now must be recorded as
+a new model, once the colorizers are opened again), a model server that is down
+(``ModelUnavailableError``) and a database error. The next run carries on where this one stopped.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from colorizer.client import Colorizer, ModelChangedError, ModelIdentity
-from colorizer.inference import UnreadableImageError, encode_png, load_rgb
+from colorizer.client import Colorizer, ModelChangedError, ModelIdentity, ModelUnavailableError
+from colorizer.images import UnreadableImageError, decode, png_image
 from db.models import Colorization, ImageRole, Model, Post, PostImage, PostState
 from db.store import advance_post, get_or_create_model, skip_post, store_image
 
@@ -94,7 +99,7 @@ def _colorize_post(sessions, post_id: int, colorizers: list[Colorizer], model_id
         summary.skipped += 1
         return
     try:
-        pixels = load_rgb(data)
+        pixels = decode(data)
     except UnreadableImageError as exc:
         with sessions.begin() as session:
             skip_post(session.get(Post, post_id), f"original cannot be decoded: {exc}")
@@ -107,16 +112,16 @@ def _colorize_post(sessions, post_id: int, colorizers: list[Colorizer], model_id
             continue
         started = time.perf_counter()
         try:
-            result = colorizer.colorize([pixels])[0]
-        except ModelChangedError:
-            raise  # the model's fault, not the post's: the run stops and the next one reopens the models
+            result = png_image(colorizer.colorize([pixels])[0])
+        except (ModelChangedError, ModelUnavailableError, SQLAlchemyError):
+            raise  # not the post's fault: the run stops and the next one reopens the models
         except Exception as exc:  # noqa: BLE001 - one model failing must not stop the others or the job
             errors.append(f"{colorizer.identity.name}: {type(exc).__name__}: {exc}")
             log.warning("post %s: model %s failed: %s", reddit_id, colorizer.identity.name, exc)
             continue
         seconds = time.perf_counter() - started
         with sessions.begin() as session:
-            image = store_image(session, encode_png(result))
+            image = store_image(session, result)
             if session.scalar(select(Colorization.id).where(
                     Colorization.post_id == post_id, Colorization.model_id == model_id)) is None:
                 session.add(Colorization(post_id=post_id, model_id=model_id, image_id=image.id, seconds=seconds))
@@ -133,3 +138,4 @@ def _colorize_post(sessions, post_id: int, colorizers: list[Colorizer], model_id
         elif post.state == PostState.FETCHED.value:
             advance_post(post, PostState.COLORIZED)
             summary.posts += 1
+

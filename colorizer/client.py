@@ -12,7 +12,7 @@ network exported to ONNX.
 from __future__ import annotations
 
 import base64
-import io
+import binascii
 import json
 import re
 import time
@@ -21,14 +21,13 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import numpy as np
-import PIL.Image
 import requests
 
 from colorizer.identity import ModelIdentity
-from colorizer.inference import encode_png
+from colorizer.images import UnreadableImageError, decode, encode_png
 
-__all__ = ["Colorizer", "LocalColorizer", "ModelChangedError", "ModelIdentity", "RemoteColorizer",
-           "RemoteColorizerError", "default_model_dir", "open_colorizers"]
+__all__ = ["Colorizer", "LocalColorizer", "ModelChangedError", "ModelIdentity", "ModelUnavailableError",
+           "RemoteColorizer", "RemoteColorizerError", "default_model_dir", "open_colorizers"]
 
 
 class Colorizer(Protocol):
@@ -55,6 +54,14 @@ class RemoteColorizerError(RuntimeError):
     """The model server failed or answered something unusable; the message says which."""
 
 
+class ModelUnavailableError(RemoteColorizerError):
+    """The model server cannot be reached, times out, or answers 502, 503 (after the retries) or 504:
+    an outage, which says nothing about the photo sent; the caller should stop and try later."""
+
+
+OUTAGE_STATUSES = {502, 503, 504}
+
+
 class ModelChangedError(RemoteColorizerError):
     """The server no longer serves the model version this colorizer was opened for (a rollout):
     nothing more may be recorded under it; open the colorizer again to follow the new version."""
@@ -75,7 +82,8 @@ class RemoteColorizer:
     (``POST /v1/models/<name>/versions/<version>:predict``), so colorizations made after a
     rollout can never be recorded under the old version: the server answers 404, raised as
     :class:`ModelChangedError`. 503 answers (a full queue) are retried after their
-    ``Retry-After``; any other failure raises :class:`RemoteColorizerError`.
+    ``Retry-After``; an outage (no connection, a time-out, 502/503/504) raises
+    :class:`ModelUnavailableError`, any other failure :class:`RemoteColorizerError`.
     """
 
     def __init__(self, url: str, name: str, *, version: str | None = None, timeout_s: float = 120.0, retries: int = 3):
@@ -146,8 +154,10 @@ class RemoteColorizer:
             encoded = prediction.get("b64") if isinstance(prediction, dict) else None
             if not isinstance(encoded, str):
                 raise RemoteColorizerError(f"prediction is not {{'b64': …}}: {str(prediction)[:100]}")
-            with PIL.Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
-                results.append(np.asarray(image.convert("RGB")))
+            try:
+                results.append(decode(base64.b64decode(encoded)))
+            except (UnreadableImageError, binascii.Error) as exc:
+                raise RemoteColorizerError(f"prediction is not an image: {exc}") from exc
         return results
 
     def _predict(self, body: dict[str, Any]) -> list[Any]:
@@ -157,7 +167,7 @@ class RemoteColorizer:
                 answer = self.session.post(url, data=json.dumps(body), timeout=self.timeout_s,
                                            headers={"Content-Type": "application/json"})
             except requests.RequestException as exc:
-                raise RemoteColorizerError(f"{url}: {exc}") from exc
+                raise ModelUnavailableError(f"{url}: {exc}") from exc
             if answer.status_code == 503 and attempt < self.retries:
                 time.sleep(min(30.0, float(answer.headers.get("Retry-After", "1") or 1)))
                 continue
@@ -166,13 +176,15 @@ class RemoteColorizer:
                     f"{url}: HTTP 404: {self.name} version {self.identity.version} is no longer served: "
                     f"{answer.text[:200]}"
                 )
+            if answer.status_code in OUTAGE_STATUSES:
+                raise ModelUnavailableError(f"{url}: HTTP {answer.status_code}: {answer.text[:200]}")
             if answer.status_code != 200:
                 raise RemoteColorizerError(f"{url}: HTTP {answer.status_code}: {answer.text[:200]}")
             try:
                 return answer.json()["predictions"]
             except (ValueError, KeyError) as exc:
                 raise RemoteColorizerError(f"{url}: not a predict answer: {answer.text[:200]}") from exc
-        raise RemoteColorizerError(f"{url}: still busy after {self.retries} retries")
+        raise ModelUnavailableError(f"{url}: still busy after {self.retries} retries")
 
 
 DEFAULT_MODEL_DIR = Path(__file__).with_name("default_model")

@@ -18,6 +18,7 @@ import PIL.ImageOps
 import tensorflow as tf
 
 from colorizer.color import rgb_to_yuv
+from colorizer.images import DECODER_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def decode_photo(path: str, max_side: int, counts: DecodeCounts) -> np.ndarray |
                     PIL.Image.Resampling.BILINEAR,
                 )
             pixels = np.asarray(image, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError) as exc:
+    except DECODER_ERRORS as exc:  # a corrupt file among thousands must not stop training
         log.warning("skipping unreadable %s: %s", path, exc)
         counts.add("unreadable")
         return None

@@ -12,62 +12,19 @@ Everything after decoding is TensorFlow ops, so the exported SavedModel runs exa
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 import numpy as np
-import PIL.Image
-import PIL.ImageOps
 import tensorflow as tf
 
 from colorizer.color import luminance, yuv_to_rgb_in_gamut
+# Decoding and encoding live in colorizer.images; these names stay importable from here.
+from colorizer.images import UnreadableImageError, encode_png  # noqa: F401
+from colorizer.images import decode as load_rgb  # noqa: F401
 
 UPSAMPLING_METHODS = ("guided", "bilinear")
 GUIDED_RADIUS = 1
 GUIDED_EPS = 1e-3
-
-
-class UnreadableImageError(ValueError):
-    """A file or a byte string that cannot be read as an image; the message says why."""
-
-
-def load_rgb(source: str | bytes | io.BytesIO, *, max_pixels: int = 200_000_000) -> np.ndarray:
-    """Any image PIL reads, in any mode and orientation, as an upright uint8 RGB array.
-
-    Alpha is composited onto white; 16-bit and float images are scaled to 8 bits; CMYK and
-    palette images are converted; the EXIF orientation is applied; an animated image (GIF, APNG,
-    WebP) gives its first frame.
-    """
-    file = io.BytesIO(source) if isinstance(source, bytes) else source
-    try:
-        with PIL.Image.open(file) as image:
-            if image.width * image.height > max_pixels:
-                raise UnreadableImageError(
-                    f"{image.width}x{image.height} is over the limit of {max_pixels:,} pixels"
-                )
-            if image.width == 0 or image.height == 0:
-                raise UnreadableImageError("image has no pixels")
-            image = PIL.ImageOps.exif_transpose(image)
-            return _to_rgb_array(image)
-    except UnreadableImageError:
-        raise
-    except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UnreadableImageError(f"cannot read image: {exc}") from exc
-    except PIL.Image.DecompressionBombError as exc:
-        raise UnreadableImageError(str(exc)) from exc
-
-
-def _to_rgb_array(image: PIL.Image.Image) -> np.ndarray:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        pixels = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0
-        gray = np.clip(np.round(pixels / top * 255.0), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = PIL.Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = PIL.Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def box_mean(x: tf.Tensor, radius: int) -> tf.Tensor:
@@ -165,10 +122,3 @@ class Colorizer:
 
     def colorize_one(self, image: np.ndarray) -> np.ndarray:
         return self.colorize([image])[0]
-
-
-def encode_png(rgb: np.ndarray) -> bytes:
-    """Lossless PNG; light compression, since zlib's default takes seconds at 12 MP."""
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -11,9 +10,8 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
-import PIL.Image
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,33 +21,35 @@ from db.models import Base, Image, JobRun, Model, Post, PostComment, PostState, 
 log = logging.getLogger(__name__)
 
 
-class NotAnImageError(ValueError):
-    """Bytes offered for storage do not decode as an image."""
+class EncodedImage(Protocol):
+    """Bytes to store and their format and upright size, from ``colorizer.images`` (db decodes nothing)."""
+
+    data: bytes
+    format: str
+    width: int
+    height: int
 
 
-def store_image(session: Session, data: bytes) -> Image:
+def store_image(session: Session, image: EncodedImage) -> Image:
     """The stored image with these bytes, inserting it if it is new.
 
     Content addressing makes storing idempotent: the same photo linked from two posts, or
-    fetched again after a crash, is kept once.
+    fetched again after a crash, is kept once. Format and size come from decoding the bytes with
+    ``colorizer.images`` (``examine``, ``png_image``), the one decoder every step uses.
     """
+    data = image.data
     digest = hashlib.sha256(data).hexdigest()
     existing = session.scalar(select(Image).where(Image.sha256 == digest))
     if existing is not None:
         return existing
-    try:
-        with PIL.Image.open(io.BytesIO(data)) as probe:
-            fmt, (width, height) = probe.format or "unknown", probe.size
-    except (PIL.UnidentifiedImageError, OSError) as exc:
-        raise NotAnImageError(f"not an image ({len(data)} bytes): {exc}") from exc
-    image = Image(sha256=digest, data=data, format=fmt.lower(), width=width, height=height)
+    row = Image(sha256=digest, data=data, format=image.format.lower(), width=image.width, height=image.height)
     try:
         with session.begin_nested():
-            session.add(image)
+            session.add(row)
     except IntegrityError:
         # Another process stored the same bytes between our look-up and our insert.
         return session.scalars(select(Image).where(Image.sha256 == digest)).one()
-    return image
+    return row
 
 
 class ModelIdentityClash(ValueError):

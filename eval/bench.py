@@ -207,7 +207,7 @@ def run_bench(
 ) -> BenchSummary:
     """Measure every colorizer and the gray baseline on every photo; write the report into ``out_dir``.
 
-    ``decode`` turns a file's bytes into uint8 RGB (``colorizer.inference.load_rgb``) and raises
+    ``decode`` turns a file's bytes into uint8 RGB (``colorizer.images.decode``) and raises
     ValueError or OSError on a bad file. A photo that cannot be read, decoded or measured, or that
     a model fails on, is logged as one warning line and counted in ``failed``; gray photos are
     skipped (there is no colour to measure against).

@@ -18,18 +18,16 @@ held too long, a full disk) are not the post's fault: they fail the job and coun
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import PIL.Image
-import PIL.ImageOps
 from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from colorizer.images import UnreadableImageError, decode
 from db.models import Alignment, Colorization, ImageRole, Metric, Post, PostState
 from db.models import Image as StoredImage
 from db.store import advance_post, get_or_create_model, skip_post
@@ -95,7 +93,7 @@ def evaluate_pending(
 
 
 def _record_failure(post: Post, exc: Exception, max_attempts: int, summary: EvaluationSummary) -> None:
-    known = (MissingImageError, NotACompositeError, PIL.UnidentifiedImageError, ValueError)
+    known = (MissingImageError, NotACompositeError, UnreadableImageError, ValueError)
     reason = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
     post.last_error = f"evaluate: {reason}"[:2000]
     post.attempts += 1
@@ -115,7 +113,7 @@ def evaluate_post(session: Session, post: Post, settings: EvalSettings) -> PostE
     if alignment.accepted:
         reference = None  # the human side, converted once for all of the post's colorizations
         for colorization in _unmeasured(session, post):
-            machine = _in_frame(decode_rgb(colorization.image.data), original.shape[:2])
+            machine = _in_frame(decode(colorization.image.data), original.shape[:2])
             if reference is None:
                 reference = prepare_reference(result.warped, result.valid)
             for name, value in measure(machine, reference).items():
@@ -168,18 +166,12 @@ def original_and_human(post: Post) -> tuple[np.ndarray, np.ndarray]:
     """
     original, human = _role_image(post, ImageRole.ORIGINAL), _role_image(post, ImageRole.COLORIZATION)
     if original is not None and human is not None:
-        return decode_rgb(original.data), decode_rgb(human.data)
+        return decode(original.data), decode(human.data)
     composite = _role_image(post, ImageRole.COMPOSITE)
     if composite is None:
         raise MissingImageError(f"post {post.reddit_id} has no stored original and human colorization")
-    split = split_composite(decode_rgb(composite.data))
+    split = split_composite(decode(composite.data))
     return split.original, split.colorization
-
-
-def decode_rgb(data: bytes) -> np.ndarray:
-    """Encoded image bytes as a uint8 RGB array, turned upright by its EXIF orientation."""
-    with PIL.Image.open(io.BytesIO(data)) as image:
-        return np.asarray(PIL.ImageOps.exif_transpose(image).convert("RGB"))
 
 
 def _alignment_for(

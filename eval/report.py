@@ -31,9 +31,10 @@ from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from colorizer.images import decode
 from db.engine import reading
 from db.models import Alignment, Colorization, Metric, Model, Post
-from eval.evaluate import GRAY_MODEL_NAME, decode_rgb, original_and_human
+from eval.evaluate import GRAY_MODEL_NAME, original_and_human
 from eval.leaderboard import CONFIDENCE, RESAMPLES, build_leaderboard, ratio_summaries
 from eval.metrics import MAX_MEASURED_PIXELS, METRICS
 from eval.settings import EvalSettings
@@ -262,7 +263,7 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
             )
         entry = gallery[post.reddit_id]
         entry.machines[label] = _thumbnail(
-            decode_rgb(colorization.image.data), image_dir, f"{post.reddit_id}-{_slug(label)}.jpg"
+            decode(colorization.image.data), image_dir, f"{post.reddit_id}-{_slug(label)}.jpg"
         )
         entry.values[label] = values
     columns = ["reddit_id", "created_utc", "permalink", "model", "model_name", "model_version", "model_identity",

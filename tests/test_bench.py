@@ -19,7 +19,7 @@ import pytest
 
 import eval.bench as bench
 from eval.bench import RESULTS_FILE, BenchBusyError, ResultStore, run_bench, to_gray
-from eval.evaluate import decode_rgb
+from colorizer.images import decode as decode_rgb
 
 from synthetic_photos import synthetic_photo
 

@@ -9,6 +9,7 @@ import pytest
 import skimage.data
 from sqlalchemy import func, select
 
+from colorizer.images import examine
 from db.models import Alignment, Colorization, ImageRole, Metric, Model, Post, PostImage, PostState
 from db.store import get_or_create_model, store_image
 from eval.evaluate import GRAY_MODEL_NAME, UNALIGNED_PREFIX, ensure_gray_baseline, evaluate_pending
@@ -30,10 +31,10 @@ def add_post(session, reddit_id: str, original: np.ndarray, human: np.ndarray, m
     session.add(post)
     session.flush()
     for role, rgb in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human)):
-        session.add(PostImage(post_id=post.id, image_id=store_image(session, png(rgb)).id, role=role.value))
+        session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(png(rgb))).id, role=role.value))
     if machine is not None:
         model = get_or_create_model(session, name="resenc", version="test")
-        image = store_image(session, png(machine))
+        image = store_image(session, examine(png(machine)))
         session.add(Colorization(post_id=post.id, model_id=model.id, image_id=image.id, seconds=1.5))
     return post.id
 
@@ -78,7 +79,7 @@ def test_rerun_adds_nothing_and_new_model_is_measured_later(sessions, astronaut)
     assert evaluate_pending(sessions).posts == 0
     with sessions.begin() as session:
         model = get_or_create_model(session, name="later", version="1")
-        image = store_image(session, png(astronaut[..., ::-1].copy()))
+        image = store_image(session, examine(png(astronaut[..., ::-1].copy())))
         session.add(Colorization(post_id=post_id, model_id=model.id, image_id=image.id, seconds=2.0))
     summary = evaluate_pending(sessions)
     assert (summary.posts, summary.metrics) == (1, len(METRICS))
@@ -106,7 +107,7 @@ def add_post_with_only_an_original(session, reddit_id: str, original) -> None:
     post.state = PostState.COLORIZED.value
     session.add(post)
     session.flush()
-    session.add(PostImage(post_id=post.id, image_id=store_image(session, png(original)).id, role="original"))
+    session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(png(original))).id, role="original"))
 
 
 def test_post_without_human_colorization_records_an_error(sessions, astronaut):
@@ -194,3 +195,28 @@ def test_a_database_error_fails_the_run_and_counts_against_no_post(sessions, ast
     with sessions() as session:
         post = session.get(Post, post_id)
         assert (post.state, post.attempts, post.last_error) == (PostState.COLORIZED.value, 0, None)
+
+
+def add_encoded_post(session, reddit_id: str, original: bytes, human: bytes) -> int:
+    """A colorized post whose original and human colorization are these files, as downloaded."""
+    post = Post(reddit_id=reddit_id, subreddit="colorization", created_utc=datetime(2024, 5, 1, tzinfo=timezone.utc))
+    post.state = PostState.COLORIZED.value
+    session.add(post)
+    session.flush()
+    for role, data in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human)):
+        session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(data)).id, role=role.value))
+    return post.id
+
+
+def test_a_sixteen_bit_original_is_measured_like_its_eight_bit_twin(sessions, astronaut):
+    gray = gray_copy(astronaut)[..., 0]
+    eight = png(gray)
+    sixteen = png(gray.astype(np.uint16) * 257)  # the same photo, scanned at 16 bits
+    with sessions.begin() as session:
+        twins = {name: add_encoded_post(session, name, data, png(astronaut))
+                 for name, data in (("eight", eight), ("sixteen", sixteen))}
+    summary = evaluate_pending(sessions)
+    assert (summary.posts, summary.refused, summary.failed) == (2, 0, 0)
+    with sessions() as session:
+        measured = {name: metrics_of(session, post_id, GRAY_MODEL_NAME) for name, post_id in twins.items()}
+    assert measured["sixteen"] == pytest.approx(measured["eight"])

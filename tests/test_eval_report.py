@@ -10,6 +10,7 @@ import pytest
 import skimage.data
 from sqlalchemy import delete, select
 
+from colorizer.images import examine
 from db.models import Alignment, Colorization, Metric, Model, Post
 from db.store import get_or_create_model, store_image
 from eval.evaluate import evaluate_pending
@@ -57,7 +58,7 @@ def report(sessions, tmp_path) -> Path:
             session.get(Post, post_id).title = f"Old photo <{name}>"
             if index == 0:
                 rival = get_or_create_model(session, name="rival", version="test")
-                image = store_image(session, png(washed))
+                image = store_image(session, examine(png(washed)))
                 session.add(Colorization(post_id=post_id, model_id=rival.id, image_id=image.id, seconds=1.0))
         add_post(session, "refused", gray_copy(small("rocket")), small("chelsea"), small("rocket"))
     evaluate_pending(sessions)

@@ -39,6 +39,7 @@ from click.testing import CliRunner
 from bot.replay import bomb_png
 from colorbot.cli import cli
 from colorizer.serve import ModelServer, ServeSettings
+from image_files import corrupt_exif_jpeg
 
 COMMAND_TIMEOUT_S = 180  # a hang (a bomb decoded, a blocking read) fails the test instead of the run
 
@@ -107,6 +108,7 @@ REFUSED = {
     "truncated.png": (PHOTO_PNG[: len(PHOTO_PNG) // 2], "truncated"),
     "bomb.png": (bomb_png(100_000, 100_000, padding=0), "pixels"),
     "empty.jpg": (b"", "cannot read image"),
+    "corrupt-exif.jpg": (corrupt_exif_jpeg(), "EXIF block is corrupt"),  # Pillow's exif_transpose raises TypeError
     "missing.jpg": (None, "No such file"),
 }
 # name -> (file bytes, expected luminance of the result, or None to check only the size)

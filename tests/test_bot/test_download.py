@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,8 @@ from bot.download import (
 )
 from bot.replay import Fault, bomb_png
 from bot.settings import DownloadSettings
+
+from image_files import corrupt_exif_jpeg
 
 from .photos import color_scene, encode
 
@@ -156,3 +159,59 @@ def test_a_video_behind_an_image_link_is_refused_not_retried(server):
     with pytest.raises(RefusedError, match="video/mp4: a video, not an image"):
         fetcher_for(server).fetch(f"{server.base_url}/i/clip.mp4")
     assert server.count("/i/clip.mp4") == 1
+
+
+TIFF = encode(color_scene(4, 64, 48), "TIFF")
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
+HTML = b"<!doctype html><html><head><title>Imgur</title></head><body>gone</body></html>"
+
+
+@pytest.mark.parametrize("data", [TIFF, SVG, HTML], ids=["tiff", "svg", "html"])
+def test_a_format_the_project_refuses_is_refused_at_once_even_served_as_jpeg(server, data):
+    server.add_image("photo.jpg", data)  # the replay server calls every .jpg image/jpeg
+    with pytest.raises(RefusedError, match="not a JPEG, PNG, WebP or GIF"):
+        fetcher_for(server, retries=2).fetch(f"{server.base_url}/i/photo.jpg")
+    assert server.count("/i/photo.jpg") == 1
+
+
+def test_a_corrupt_exif_block_fails_the_download_with_the_reason(server):
+    server.add_image("poison.jpg", corrupt_exif_jpeg())
+    with pytest.raises(DownloadError, match="EXIF block is corrupt"):
+        fetcher_for(server, retries=0).fetch(f"{server.base_url}/i/poison.jpg")
+
+
+class GzipImageHost:
+    """Serves one image gzip-encoded, its Content-Length the encoded size, as CDNs may."""
+
+    def __init__(self, data: bytes):
+        body = gzip.compress(data)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/photo.png"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_gzip_encoded_image_is_checked_against_the_bytes_on_the_wire(server, photo):
+    assert len(gzip.compress(photo)) > len(photo)  # a PNG does not shrink: the decoded body is the shorter
+    host = GzipImageHost(photo)
+    try:
+        got = fetcher_for(server, retries=0).fetch(host.url)
+    finally:
+        host.close()
+    assert got.data == photo and got.format == "png"

@@ -23,6 +23,7 @@ from bot.settings import RedditSettings, ReplySettings
 from colorbot.cli import cli
 from colorbot.config import ConfigError, load_config
 from colorbot.schedule import default_jobs
+from colorizer.images import examine
 from db.models import Colorization, Metric, Post, PostState, Reply, ReplyStatus
 from db.store import get_or_create_model, store_image
 
@@ -52,7 +53,7 @@ def seed(server, sessions, reddit_id: str, *, age_h: float = 1.0, title: str = "
                     nsfw=nsfw, removed=removed, state=PostState.EVALUATED.value, source=source)
         session.add(post)
         session.flush()
-        image = store_image(session, _png((len(reddit_id) * 20 % 255, 90, ord(reddit_id[-1]) % 255)))
+        image = store_image(session, examine(_png((len(reddit_id) * 20 % 255, 90, ord(reddit_id[-1]) % 255))))
         db_model = get_or_create_model(session, name=model, version="v7")
         colorization = Colorization(post_id=post.id, model_id=db_model.id, image_id=image.id, seconds=0.5)
         session.add(colorization)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import prawcore
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +11,10 @@ from bot.replay import (
     Fault, as_deleted, as_removed, build_snapshot, gallery_post, image_post, self_post_with_images, t1, t3,
 )
 from bot.scrape import RateLimitedError
+from colorizer.images import decode
 from db.models import Image, JobRun, Post, PostImage
+from eval.split import split_composite
+from image_files import exif_rotated_jpeg
 
 from .conftest import Harness
 from .photos import encode, gray_of, color_scene, pair, side_by_side
@@ -371,3 +375,29 @@ def test_comment_expansions_are_bounded_and_skipped_when_the_link_is_in_sight(se
     assert stored["bt3"].layout == "comment-link"
     expansions = server.count("/api/morechildren") + server.count("/comments/bt2/_/") + server.count("/comments/bt3/_/")
     assert expansions == 1  # bt2's one allowed expansion; bt3's link was in the first answer
+
+
+def test_a_tiff_served_as_an_image_skips_the_post_at_once_with_the_reason(harness, sessions, server):
+    path = _one_image_post(server)
+    server.add_image(path.removeprefix("/i/"), encode(color_scene(4, 64, 48), "TIFF"))  # as image/png
+    report = harness.scrape()
+    post = posts(sessions)["g1"]
+    assert (post.state, post.attempts, report.skipped) == ("skipped", 0, 1)
+    assert "not a JPEG, PNG, WebP or GIF" in post.skip_reason
+
+
+def test_a_composite_with_an_exif_orientation_is_split_upright(harness, sessions, server):
+    original, colorized = pair(12)
+    upright = decode(side_by_side(original, colorized))  # 480 wide, 180 high: gray left, colour right
+    server.add_image("turned.jpg", exif_rotated_jpeg(upright))
+    server.add_post(image_post("turned", f"{server.base_url}/i/turned.jpg"))
+    harness.scrape()
+    assert posts(sessions)["turned"].layout == "composite"
+    halves = {role: decode(data) for role, data in roles(sessions, "turned").items()}
+    assert halves["composite"].shape == upright.shape
+    expected = split_composite(upright)  # the split of the same composite stored upright, losslessly
+    assert expected.orientation == "side-by-side"
+    for role, half in (("original", expected.original), ("colorization", expected.colorization)):
+        assert np.abs(np.subtract(halves[role].shape[:2], half.shape[:2])).max() <= 3, role
+        rows, cols = np.minimum(halves[role].shape[:2], half.shape[:2])
+        assert np.abs(halves[role][:rows, :cols].astype(int) - half[:rows, :cols]).mean() < 12, role

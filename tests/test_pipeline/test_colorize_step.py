@@ -9,12 +9,18 @@ import numpy as np
 import PIL.Image
 from sqlalchemy import select
 
-from colorbot.pipeline import MAX_ATTEMPTS, colorize_pending
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from colorizer.client import ModelChangedError, ModelIdentity
-from db import Colorization, ImageRole, Post, PostImage, PostState
+from colorbot import pipeline
+from colorbot.pipeline import MAX_ATTEMPTS, colorize_pending
+from colorizer.client import ModelChangedError, ModelIdentity, ModelUnavailableError, RemoteColorizer
+from colorizer.images import examine
+from colorizer.serve import ModelServer, ServeSettings
+from db import Colorization, Image, ImageRole, Post, PostImage, PostState
 from db.store import advance_post, store_image
+from image_files import corrupt_exif_jpeg, encoded
+from test_bot.photos import color_scene
 
 
 class FlakyColorizer:
@@ -40,7 +46,7 @@ def fetched_post(sessions, failed_fetches: int) -> int:
                     attempts=failed_fetches, last_error="timed out")
         session.add(post)
         session.flush()
-        image = store_image(session, buffer.getvalue())
+        image = store_image(session, examine(buffer.getvalue()))
         session.add(PostImage(post_id=post.id, image_id=image.id, role=ImageRole.ORIGINAL.value))
         advance_post(post, PostState.FETCHED)
         return post.id
@@ -86,6 +92,92 @@ def test_a_model_rolled_out_under_the_run_stops_it_without_counting_against_the_
     post_id = fetched_post(sessions, failed_fetches=0)
     with pytest.raises(ModelChangedError):
         colorize_pending(sessions, [RolledOutColorizer()])
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        assert (post.state, post.attempts) == (PostState.FETCHED.value, 0)
+        assert session.scalars(select(Colorization)).all() == []
+
+
+# -- one post's bad image never stops the job; an outage never counts against the posts ---------
+
+
+class Echo:
+    """Returns its input unchanged; ``garbage_for`` lists the calls (0, 1, ...) it answers with nonsense."""
+
+    identity = ModelIdentity(name="echo", version="1")
+
+    def __init__(self, garbage_for: tuple[int, ...] = ()):
+        self.calls = 0
+        self.garbage_for = garbage_for
+
+    def colorize(self, images):
+        self.calls += 1
+        if self.calls - 1 in self.garbage_for:
+            return [None]
+        return [image.copy() for image in images]
+
+
+def post_with_original(sessions, reddit_id: str, data: bytes, minute: int) -> int:
+    """A fetched post created at 12:``minute``, its original stored as the bytes were downloaded."""
+    with sessions.begin() as session:
+        post = Post(reddit_id=reddit_id, subreddit="colorization",
+                    created_utc=datetime(2024, 5, 1, 12, minute, tzinfo=timezone.utc))
+        session.add(post)
+        session.flush()
+        image = Image(sha256=reddit_id * 8, data=data, format="jpeg", width=48, height=32)  # as an older version stored it
+        session.add(image)
+        session.flush()
+        session.add(PostImage(post_id=post.id, image_id=image.id, role=ImageRole.ORIGINAL.value))
+        advance_post(post, PostState.FETCHED)
+        return post.id
+
+
+def states(sessions) -> dict[str, tuple[str, int]]:
+    with sessions() as session:
+        return {post.reddit_id: (post.state, post.attempts) for post in session.scalars(select(Post))}
+
+
+def test_a_corrupt_exif_block_skips_its_post_and_the_newer_posts_are_colorized(sessions):
+    post_with_original(sessions, "poison", corrupt_exif_jpeg(), minute=0)
+    post_with_original(sessions, "newer", encoded(PIL.Image.fromarray(color_scene(2, 48, 32)), "PNG"), minute=5)
+    summary = colorize_pending(sessions, [Echo()])
+    assert states(sessions) == {"poison": (PostState.SKIPPED.value, 0), "newer": (PostState.COLORIZED.value, 0)}
+    with sessions() as session:
+        poison = session.scalar(select(Post).where(Post.reddit_id == "poison"))
+        assert "EXIF block is corrupt" in poison.skip_reason
+    assert (summary.skipped, summary.posts) == (1, 1)
+
+
+def test_a_model_answering_nonsense_counts_against_that_post_only(sessions):
+    for minute, name in enumerate(("first", "second")):
+        post_with_original(sessions, name, encoded(PIL.Image.fromarray(color_scene(minute, 48, 32)), "PNG"), minute)
+    summary = colorize_pending(sessions, [Echo(garbage_for=(0,))])
+    assert states(sessions) == {"first": (PostState.FETCHED.value, 1), "second": (PostState.COLORIZED.value, 0)}
+    assert (summary.failed, summary.posts) == (1, 1)
+
+
+def test_a_stopped_model_server_fails_the_run_and_no_post_is_skipped(sessions):
+    post_id = fetched_post(sessions, failed_fetches=0)
+    server = ModelServer("served", "1", lambda images: list(images), ServeSettings(port=0)).start()
+    colorizer = RemoteColorizer(server.url, "served", timeout_s=5.0, retries=0)
+    server.stop()  # `colorbot serve` stopped for longer than the runs below
+    for _ in range(MAX_ATTEMPTS + 1):
+        with pytest.raises(ModelUnavailableError):
+            colorize_pending(sessions, [colorizer])
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        assert (post.state, post.attempts, post.skip_reason) == (PostState.FETCHED.value, 0, None)
+
+
+def test_a_database_error_fails_the_run_and_counts_against_no_post(sessions, monkeypatch):
+    post_id = fetched_post(sessions, failed_fetches=0)
+
+    def disk_full(session, image):
+        raise OperationalError("INSERT INTO images", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(pipeline, "store_image", disk_full)
+    with pytest.raises(OperationalError):
+        colorize_pending(sessions, [Echo()])
     with sessions() as session:
         post = session.get(Post, post_id)
         assert (post.state, post.attempts) == (PostState.FETCHED.value, 0)
