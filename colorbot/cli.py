@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,7 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from colorbot import __version__
 from colorbot.config import Config, ConfigError, load_config
+from colorbot.logs import allow_native_logs, configure_logging
 from db import DatabaseURLError, make_engine, session_factory
+from db.safe_text import mask_credentials
 from db import migrate
 from db.store import job_run, post_state_counts, table_counts
 
@@ -30,7 +33,7 @@ class SetupError(click.ClickException):
     exit_code = 2
 
     def show(self, file=None) -> None:
-        click.echo(f"colorbot: error: {self.format_message()}", err=True)
+        click.echo(f"colorbot: error: {mask_credentials(self.format_message())}", err=True)
 
 
 @dataclass
@@ -50,6 +53,8 @@ class App:
             except ConfigError as exc:
                 raise SetupError(f"config: {exc}") from None
             logging.getLogger().setLevel(self._config.logging.level)
+            if self._config.logging.level == "DEBUG":
+                allow_native_logs()
         return self._config
 
     def engine(self, *, upgrade: bool = True) -> Engine:
@@ -97,11 +102,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     original with our residual-encoder network, measures how far machine is from human and
     writes comparison reports. Everything is kept in one database (SQLite by default).
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(debug=verbose or os.environ.get("COLORBOT_LOGGING__LEVEL", "").upper() == "DEBUG")
     # Alembic announces every migration context at INFO; that is noise on each start.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.obj = App(config_path=config_path)
