@@ -522,7 +522,13 @@ def bench(app: App, photos: tuple[Path, ...], out_dir: Path, model_dirs: tuple[s
 @click.option("--max-queue", type=click.IntRange(1), default=64, show_default=True,
               help="Images waiting beyond this get 503 with Retry-After.")
 @click.option("--max-body-mb", type=click.FloatRange(0.01), default=64.0, show_default=True, help="Request size limit.")
-def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, max_body_mb):
+@click.option("--max-instances", type=click.IntRange(1), default=64, show_default=True,
+              help="Images per request (at most --max-queue); more get 413.")
+@click.option("--max-megapixels", type=click.FloatRange(0.01), default=50.0, show_default=True,
+              help="Pixels decoded or colorized at once, all requests together (what bounds memory); "
+                   "a request over it gets 413, one that must wait for others 503.")
+def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, max_body_mb, max_instances,
+          max_megapixels):
     """Serve an exported model over TensorFlow Serving's REST API, with dynamic batching.
 
     POST /v1/models/NAME:predict (or /v1/models/NAME/versions/VERSION:predict) with
@@ -540,8 +546,11 @@ def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, m
         model = LocalColorizer(model_dir or default_model_dir())
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise SetupError(f"serve: cannot load model: {str(exc).splitlines()[0]}") from None
+    pixels = int(max_megapixels * 1_000_000)
     settings = ServeSettings(host=host, port=port, max_batch=max_batch, batch_timeout_ms=batch_timeout_ms,
-                             max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024))
+                             max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024),
+                             max_instances=max_instances, max_pixels_in_flight=pixels,
+                             max_pixels=min(ServeSettings.max_pixels, pixels))
     served_name = name or model.identity.name
     try:
         server = ModelServer(served_name, model.identity.version, model.colorize, settings,
