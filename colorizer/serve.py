@@ -256,15 +256,29 @@ class _DeadlineReader(io.RawIOBase):
         return self.handler.connection.recv_into(buffer)
 
 
-def _header_size(data: bytes) -> tuple[int, int]:
-    """Width and height as the image's header states them; PIL decodes no pixel for this."""
+HEADER_PEEK_CHARS = 64 * 1024  # base64 characters decoded to read an image's header first (48 kB)
+
+
+def _base64(encoded: str) -> bytes:
     try:
-        with PIL.Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except PIL.Image.DecompressionBombError as exc:
-        raise RequestError(413, str(exc)) from None
-    except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UnreadableImageError(f"cannot read image: {exc}") from None
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RequestError(400, f"invalid base64: {exc}") from None
+
+
+def _header_size(encoded: str) -> tuple[int, int]:
+    """Width and height as the image's header states them, from the first 48 kB of the image where
+    they are there (a refused flood costs no base64 decoding of whole images); PIL decodes no pixel."""
+    parts = [encoded[:HEADER_PEEK_CHARS], encoded] if len(encoded) > HEADER_PEEK_CHARS else [encoded]
+    for part in parts:
+        try:
+            with PIL.Image.open(io.BytesIO(_base64(part))) as image:
+                return image.size
+        except PIL.Image.DecompressionBombError as exc:
+            raise RequestError(413, str(exc)) from None
+        except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            error = exc
+    raise UnreadableImageError(f"cannot read image: {error}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -424,8 +438,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError(400, f"body ended after {len(raw)} of the {length} bytes announced")
         return raw
 
-    def _read_payloads(self, held: ExitStack) -> list[bytes]:
-        """The encoded images of the request, base64-decoded; none decoded as an image yet."""
+    def _read_payloads(self, held: ExitStack) -> list[str]:
+        """The base64 images of the request; none decoded yet."""
         settings = self.server_model.settings
         raw = self._read_body(held)
         try:
@@ -448,20 +462,17 @@ class _Handler(BaseHTTPRequestHandler):
             encoded = instance.get("b64") if isinstance(instance, dict) else None
             if not isinstance(encoded, str):
                 raise RequestError(400, f'instance {number}: expected {{"b64": "<base64 image>"}}')
-            try:
-                payloads.append(base64.b64decode(encoded, validate=True))
-            except (binascii.Error, ValueError) as exc:
-                raise RequestError(400, f"instance {number}: invalid base64: {exc}") from None
+            payloads.append(encoded)
         return payloads
 
-    def _admit(self, payloads: list[bytes], held: ExitStack) -> None:
+    def _admit(self, payloads: list[str], held: ExitStack) -> None:
         """Take the request's pixels, as its images' headers give them, before any is decoded."""
         model = self.server_model
         settings = model.settings
         total = 0
-        for number, data in enumerate(payloads):
+        for number, encoded in enumerate(payloads):
             try:
-                width, height = _header_size(data)
+                width, height = _header_size(encoded)
             except UnreadableImageError as exc:
                 raise RequestError(400, f"instance {number}: {exc}") from None
             except RequestError as exc:
@@ -478,14 +489,16 @@ class _Handler(BaseHTTPRequestHandler):
         if not model.pixels.take(total, held):
             raise self._busy("too many pixels in the work already, try again shortly")
 
-    def _decode(self, payloads: list[bytes]) -> list[np.ndarray]:
+    def _decode(self, payloads: list[str]) -> list[np.ndarray]:
         settings = self.server_model.settings
         images = []
-        for number, data in enumerate(payloads):
+        for number, encoded in enumerate(payloads):
             try:
-                images.append(load_rgb(data, max_pixels=settings.max_pixels))
+                images.append(load_rgb(_base64(encoded), max_pixels=settings.max_pixels))
             except UnreadableImageError as exc:
                 raise RequestError(400, f"instance {number}: {exc}") from None
+            except RequestError as exc:
+                raise RequestError(exc.status, f"instance {number}: {exc}") from None
         return images
 
     def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
