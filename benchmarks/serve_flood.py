@@ -20,7 +20,7 @@ import base64
 import collections
 import io
 import json
-import os
+import multiprocessing
 import socket
 import statistics
 import subprocess
@@ -100,6 +100,23 @@ def drip(url: str, stop: threading.Event, statuses: collections.Counter) -> None
             statuses["drip cut off"] += 1
 
 
+def flood(url: str, floods: dict[str, bytes], number: int, until: float, results) -> None:
+    """Post the flood requests in turn until ``until``; put the count of each answer on ``results``."""
+    statuses: collections.Counter = collections.Counter()
+    session = requests.Session()
+    order = list(floods.items())
+    turn = number
+    while time.monotonic() < until:
+        label, data = order[turn % len(order)]
+        turn += 1
+        try:
+            statuses[f"{label}: {session.post(url, data=data, timeout=120).status_code}"] += 1
+        except requests.RequestException as exc:
+            statuses[f"{label}: {type(exc).__name__}"] += 1
+            session = requests.Session()
+    results.put(statuses)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="exported model folder [default: the default model]")
@@ -111,8 +128,8 @@ def main() -> None:
 
     print("building the flood requests ...", flush=True)
     huge, large = flat_png(7000), flat_png(4000)
-    floods = {"6 x 7000x7000": body(*[huge] * 6), "65 x 4000x4000": body(*[large] * 65),
-              "64 x 4000x4000": body(*[large] * 64)}
+    floods = {"6 x 7000x7000": body(*[huge] * 6).encode(), "65 x 4000x4000": body(*[large] * 65).encode(),
+              "64 x 4000x4000": body(*[large] * 64).encode()}
     photo = PIL.Image.fromarray(skimage.data.astronaut()).resize((640, 480))
     buffer = io.BytesIO()
     photo.save(buffer, format="JPEG", quality=90)
@@ -122,6 +139,7 @@ def main() -> None:
 
     port = free_port()
     server = start_server(args.model, port)
+    stopping = time.monotonic()  # moved on at SIGTERM
     try:
         url = _predict_url(port, server)
         requests.post(url, data=probe, timeout=120).raise_for_status()  # warm up
@@ -135,51 +153,59 @@ def main() -> None:
         statuses: collections.Counter = collections.Counter()
         latencies: list[float] = []
 
-        def flood(number: int) -> None:
-            session = requests.Session()
-            requests_in_order = list(floods.items())
-            turn = number
-            while not stop.is_set():
-                label, text = requests_in_order[turn % len(requests_in_order)]
-                turn += 1
-                try:
-                    answer = session.post(url, data=text, timeout=120)
-                    statuses[f"{label}: {answer.status_code}"] += 1
-                except requests.RequestException as exc:
-                    statuses[f"{label}: {type(exc).__name__}"] += 1
-                    session = requests.Session()
-
         def measure() -> None:
             session = requests.Session()
-            while not stop.is_set():
+            while not flooding_done.is_set():
                 started = time.perf_counter()
-                answer = session.post(url, data=probe, timeout=120)
+                try:
+                    answer = session.post(url, data=probe, timeout=120)
+                except requests.RequestException as exc:
+                    statuses[f"one 640x480: {type(exc).__name__}"] += 1
+                    return
                 latencies.append(time.perf_counter() - started)
                 statuses[f"one 640x480: {answer.status_code}"] += 1
                 time.sleep(0.2)
 
-        threads = [threading.Thread(target=flood, args=(n,)) for n in range(args.flooders)]
-        threads += [threading.Thread(target=drip, args=(url, stop, statuses)) for _ in range(args.drippers)]
+        # Flooders in processes of their own, so that the one-image client's latency is the
+        # server's, not this process's threads contending for the GIL.
+        results = multiprocessing.get_context("fork").Queue()
+        flooders = [multiprocessing.get_context("fork").Process(
+            target=flood, args=(url, floods, number, time.monotonic() + args.seconds, results))
+            for number in range(args.flooders)]
+        flooding_done = threading.Event()
+        threads = [threading.Thread(target=drip, args=(url, stop, statuses)) for _ in range(args.drippers)]
         threads.append(threading.Thread(target=measure))
-        for thread in threads:
-            thread.start()
+        for worker in [*flooders, *threads]:
+            worker.start()
         time.sleep(args.seconds)
+        flooding_done.set()
+        for _ in flooders:
+            statuses.update(results.get(timeout=200))
+        for worker in flooders:
+            worker.join()
+        peak = memory_kib(server.pid)
+        # SIGTERM while the drippers are still sending: the drain must not wait for them.
+        statuses.update({f"{label} (before SIGTERM)": count for label, count in statuses.items() if "drip" in label})
+        stopping = time.monotonic()
+        server.terminate()
+        drained = STOPPED.wait(60)
+        drain_s = time.monotonic() - stopping
         stop.set()
         for thread in threads:
             thread.join(timeout=150)
-        peak = memory_kib(server.pid)
     finally:
         server.terminate()
-        stopping = time.monotonic()
         try:
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
-        stop_s = time.monotonic() - stopping
+        exit_s = time.monotonic() - stopping
 
     peak_mib, idle_mib = peak["VmHWM"] / 1024, idle["VmRSS"] / 1024
     print(f"server idle after warm-up: {idle_mib:.0f} MiB; peak during {args.seconds:g} s of flood: {peak_mib:.0f} MiB "
-          f"(bound {args.bound_mib:.0f} MiB); stopped {stop_s:.1f} s after SIGTERM")
+          f"(bound {args.bound_mib:.0f} MiB)")
+    print(f"SIGTERM with {args.drippers} clients still dripping: requests drained ('stopped') after "
+          f"{drain_s:.1f} s{'' if drained else ' (not seen)'}, process gone after {exit_s:.1f} s")
     print(f"one-image 640x480 requests before the flood: latency p50 {statistics.median(quiet):.2f} s")
     print(f"one-image 640x480 requests during the flood: {len(latencies)}, latency p50 "
           f"{statistics.median(latencies):.2f} s, max {max(latencies):.2f} s (limit {LATENCY_LIMIT_S:g} s)")
@@ -194,8 +220,17 @@ def _predict_url(port: int, server: subprocess.Popen) -> str:
     line = server.stderr.readline()  # "serving NAME VERSION at http://…/v1/models/NAME"
     while line and "/v1/models/" not in line:
         line = server.stderr.readline()
-    threading.Thread(target=server.stderr.read, daemon=True).start()  # keep the pipe from filling
+    threading.Thread(target=_watch_for_stopped, args=(server,), daemon=True).start()  # and keep the pipe flowing
     return line.split()[-1] + ":predict"
+
+
+STOPPED = threading.Event()
+
+
+def _watch_for_stopped(server: subprocess.Popen) -> None:
+    for line in server.stderr:
+        if line.strip() == "stopped":  # `colorbot serve` says so once every accepted request is answered
+            STOPPED.set()
 
 
 if __name__ == "__main__":

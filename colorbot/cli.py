@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -102,10 +101,19 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     original with our residual-encoder network, measures how far machine is from human and
     writes comparison reports. Everything is kept in one database (SQLite by default).
     """
-    configure_logging(debug=verbose or os.environ.get("COLORBOT_LOGGING__LEVEL", "").upper() == "DEBUG")
+    configure_logging(debug=verbose or _debug_configured(config_path))
     # Alembic announces every migration context at INFO; that is noise on each start.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.obj = App(config_path=config_path)
+
+
+def _debug_configured(config_path: Path | None) -> bool:
+    """Whether logging.level is DEBUG, known before any command imports TensorFlow; a configuration
+    that does not load is reported by the command that needs it."""
+    try:
+        return load_config(config_path).logging.level == "DEBUG"
+    except ConfigError:
+        return False
 
 
 @cli.group()

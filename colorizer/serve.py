@@ -256,7 +256,9 @@ class _DeadlineReader(io.RawIOBase):
         return self.handler.connection.recv_into(buffer)
 
 
-HEADER_PEEK_CHARS = 64 * 1024  # base64 characters decoded to read an image's header first (48 kB)
+# Base64 characters decoded to read an image's header: 3 kB hold a PNG's, GIF's or WebP's and most
+# JPEGs'; 48 kB a JPEG's after its EXIF thumbnail; else the whole image.
+HEADER_PEEKS = (4 * 1024, 64 * 1024)
 
 
 def _base64(encoded: str) -> bytes:
@@ -267,9 +269,9 @@ def _base64(encoded: str) -> bytes:
 
 
 def _header_size(encoded: str) -> tuple[int, int]:
-    """Width and height as the image's header states them, from the first 48 kB of the image where
-    they are there (a refused flood costs no base64 decoding of whole images); PIL decodes no pixel."""
-    parts = [encoded[:HEADER_PEEK_CHARS], encoded] if len(encoded) > HEADER_PEEK_CHARS else [encoded]
+    """Width and height as the image's header states them, from as little of the image as holds them
+    (a refused flood costs no base64 decoding of whole images); PIL decodes no pixel for this."""
+    parts = [encoded[:size] for size in HEADER_PEEKS if size < len(encoded)] + [encoded]
     for part in parts:
         try:
             with PIL.Image.open(io.BytesIO(_base64(part))) as image:
