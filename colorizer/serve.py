@@ -271,16 +271,26 @@ def _base64(encoded: str) -> bytes:
 def _header_size(encoded: str) -> tuple[int, int]:
     """Width and height as the image's header states them, from as little of the image as holds them
     (a refused flood costs no base64 decoding of whole images); PIL decodes no pixel for this."""
-    parts = [encoded[:size] for size in HEADER_PEEKS if size < len(encoded)] + [encoded]
-    for part in parts:
-        try:
-            with PIL.Image.open(io.BytesIO(_base64(part))) as image:
-                return image.size
-        except PIL.Image.DecompressionBombError as exc:
-            raise RequestError(413, str(exc)) from None
-        except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            error = exc
-    raise UnreadableImageError(f"cannot read image: {error}")
+    for size in HEADER_PEEKS:
+        if size < len(encoded):
+            try:
+                return _opened_size(_base64(encoded[:size]))
+            except RequestError:
+                raise
+            except Exception:  # noqa: BLE001 - a header cut short fails in many ways; the whole image decides
+                continue
+    try:
+        return _opened_size(_base64(encoded))
+    except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise UnreadableImageError(f"cannot read image: {exc}") from None
+
+
+def _opened_size(data: bytes) -> tuple[int, int]:
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except PIL.Image.DecompressionBombError as exc:
+        raise RequestError(413, str(exc)) from None
 
 
 class _Handler(BaseHTTPRequestHandler):
