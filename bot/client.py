@@ -29,11 +29,14 @@ def _version() -> str:
 
 
 def user_agent(settings: RedditSettings) -> str:
-    """The user agent Reddit asks for, unless the settings give one verbatim."""
+    """The user agent Reddit asks for, unless the settings give one verbatim.
+
+    It names ``reddit.owner`` only, never the login name: the agent also goes to image hosts and
+    into the log, and the login is a credential.
+    """
     if settings.user_agent:
         return settings.user_agent
-    who = settings.owner or settings.username or "unknown"
-    return f"{PLATFORM}:{settings.app_id}:{_version()} (by u/{who})"
+    return f"{PLATFORM}:{settings.app_id}:{_version()} (by u/{settings.owner or 'unknown'})"
 
 
 def make_reddit(settings: RedditSettings) -> praw.Reddit:

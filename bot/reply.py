@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import ReplySettings
 from db.models import Colorization, Metric, Model, OptOut, Post, PostSource, PostState, Reply, ReplyStatus, utcnow
+from db.safe_text import neutralise_bidi
 from db.store import advance_post
 
 log = logging.getLogger(__name__)
@@ -122,9 +123,10 @@ def escape_markdown(text: str | None, limit: int = 200) -> str:
     """``text`` as literal Markdown: one line, every ASCII punctuation mark backslash-escaped.
 
     CommonMark (and Reddit) treat an escaped punctuation mark as itself, so ``[x](https://…)``,
-    ``**``, ``#``, ``>``, ``u/name`` and bare URLs all come out as plain text.
+    ``**``, ``#``, ``>``, ``u/name`` and bare URLs all come out as plain text. Bidirectional
+    controls go, so a title cannot turn the rest of the comment around.
     """
-    flat = " ".join((text or "").split())[:limit]
+    flat = " ".join(neutralise_bidi(text or "").split())[:limit]
     return _PUNCTUATION.sub(r"\\\1", flat)
 
 
@@ -156,7 +158,7 @@ def render_comment(settings: ReplySettings, *, link: str, model: str, version: s
 def image_title(post: Post, model: Model) -> str:
     """The image post's title; it ends with ``[<post id>]``, which reconciliation looks for."""
     tag = f" [{post.reddit_id}]"
-    head = f"{' '.join(post.title.split())} (colorized by {model.name} {model.version})"
+    head = f"{' '.join(neutralise_bidi(post.title).split())} (colorized by {model.name} {model.version})"
     return head[: TITLE_MAX - len(tag)] + tag
 
 

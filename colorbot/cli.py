@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from colorbot import __version__
 from colorbot.config import Config, ConfigError, load_config
+from colorbot.logs import allow_native_logs, configure_logging
 from db import DatabaseURLError, make_engine, session_factory
+from db.safe_text import mask_credentials
 from db import migrate
 from db.store import job_run, post_state_counts, table_counts
 
@@ -31,7 +33,7 @@ class SetupError(click.ClickException):
     exit_code = 2
 
     def show(self, file=None) -> None:
-        click.echo(f"colorbot: error: {self.format_message()}", err=True)
+        click.echo(f"colorbot: error: {mask_credentials(self.format_message())}", err=True)
 
 
 @dataclass
@@ -51,6 +53,8 @@ class App:
             except ConfigError as exc:
                 raise SetupError(f"config: {exc}") from None
             logging.getLogger().setLevel(self._config.logging.level)
+            if self._config.logging.level == "DEBUG":
+                allow_native_logs()
         return self._config
 
     def engine(self, *, upgrade: bool = True) -> Engine:
@@ -98,14 +102,19 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     original with our residual-encoder network, measures how far machine is from human and
     writes comparison reports. Everything is kept in one database (SQLite by default).
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(debug=verbose or _debug_configured(config_path))
     # Alembic announces every migration context at INFO; that is noise on each start.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.obj = App(config_path=config_path)
+
+
+def _debug_configured(config_path: Path | None) -> bool:
+    """Whether logging.level is DEBUG, known before any command imports TensorFlow; a configuration
+    that does not load is reported by the command that needs it."""
+    try:
+        return load_config(config_path).logging.level == "DEBUG"
+    except ConfigError:
+        return False
 
 
 @cli.group()
@@ -611,7 +620,13 @@ def compare(app: App, reference: str, candidates: tuple[str, ...], aligned: bool
 @click.option("--max-queue", type=click.IntRange(1), default=64, show_default=True,
               help="Images waiting beyond this get 503 with Retry-After.")
 @click.option("--max-body-mb", type=click.FloatRange(0.01), default=64.0, show_default=True, help="Request size limit.")
-def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, max_body_mb):
+@click.option("--max-instances", type=click.IntRange(1), default=64, show_default=True,
+              help="Images per request (at most --max-queue); more get 413.")
+@click.option("--max-megapixels", type=click.FloatRange(0.01), default=50.0, show_default=True,
+              help="Pixels decoded or colorized at once, all requests together (what bounds memory); "
+                   "a request over it gets 413, one that must wait for others 503.")
+def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, max_body_mb, max_instances,
+          max_megapixels):
     """Serve an exported model over TensorFlow Serving's REST API, with dynamic batching.
 
     POST /v1/models/NAME:predict (or /v1/models/NAME/versions/VERSION:predict) with
@@ -629,8 +644,11 @@ def serve(model_dir, name, host, port, max_batch, batch_timeout_ms, max_queue, m
         model = LocalColorizer(model_dir or default_model_dir())
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise SetupError(f"serve: cannot load model: {str(exc).splitlines()[0]}") from None
+    pixels = int(max_megapixels * 1_000_000)
     settings = ServeSettings(host=host, port=port, max_batch=max_batch, batch_timeout_ms=batch_timeout_ms,
-                             max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024))
+                             max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024),
+                             max_instances=max_instances, max_pixels_in_flight=pixels,
+                             max_pixels=min(ServeSettings.max_pixels, pixels))
     served_name = name or model.identity.name
     try:
         server = ModelServer(served_name, model.identity.version, model.colorize, settings,

@@ -25,6 +25,7 @@ import requests
 
 from colorizer.identity import ModelIdentity
 from colorizer.images import UnreadableImageError, decode, encode_png
+from db.safe_text import mask_credentials
 
 __all__ = ["Colorizer", "LocalColorizer", "ModelChangedError", "ModelIdentity", "ModelUnavailableError",
            "RemoteColorizer", "RemoteColorizerError", "default_model_dir", "open_colorizers"]
@@ -51,7 +52,13 @@ class LocalColorizer:
 
 
 class RemoteColorizerError(RuntimeError):
-    """The model server failed or answered something unusable; the message says which."""
+    """The model server failed or answered something unusable; the message says which.
+
+    The message names the server's URL, which may carry ``user:password@``: it is masked here,
+    once, since the message goes on to logs, ``posts.last_error`` and the command line."""
+
+    def __init__(self, message: str):
+        super().__init__(mask_credentials(message))
 
 
 class ModelUnavailableError(RemoteColorizerError):

@@ -96,6 +96,18 @@ def read_image(source: str | Path | bytes | io.BytesIO, *, max_pixels: int = DEF
     return Picture(fmt, width, height, pixels)
 
 
+def stated_size(data: bytes) -> tuple[int, int]:
+    """(width, height) as the image's header states them, decoding no pixel: what admission control
+    (the model server's pixel budget) can know of an image before paying for it."""
+    try:
+        with PIL.Image.open(io.BytesIO(data), formats=READABLE_FORMATS) as image:
+            return image.size
+    except PIL.Image.DecompressionBombError as exc:
+        raise RefusedImageError(str(exc)) from exc
+    except DECODER_ERRORS as exc:
+        raise UnreadableImageError(f"cannot read image: {_reason(exc)}") from exc
+
+
 def decode(source: str | Path | bytes | io.BytesIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Any image this module reads, in any mode and orientation, as an upright uint8 RGB array.
 

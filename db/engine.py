@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.safe_text import mask_credentials
+
 DEFAULT_URL = "sqlite:///colorbot.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 BEGIN_OPTION = "colorbot_sqlite_begin"
@@ -31,8 +33,10 @@ def make_engine(url: str = DEFAULT_URL, *, echo: bool = False) -> Engine:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise DatabaseURLError(f"bad database URL {url!r}: not an SQLAlchemy URL") from exc
+    except ArgumentError:
+        raise DatabaseURLError(f"bad database URL {mask_credentials(url)!r}: not an SQLAlchemy URL") from None
+    except ValueError as exc:  # a port that is not a number: SQLAlchemy's int() fails with the port in it
+        raise DatabaseURLError(f"bad database URL {mask_credentials(url)!r}: {exc}") from None
     shown = parsed.render_as_string(hide_password=True)
     busy_timeout_ms = SQLITE_BUSY_TIMEOUT_MS
     if parsed.get_backend_name() == "sqlite" and "timeout" in parsed.query:
@@ -55,7 +59,7 @@ def make_engine(url: str = DEFAULT_URL, *, echo: bool = False) -> Engine:
             else {},
         )
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
-        raise DatabaseURLError(f"bad database URL {shown!r}: {exc}") from exc
+        raise DatabaseURLError(f"bad database URL {shown!r}: {mask_credentials(str(exc))}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", lambda connection, _record: _configure_sqlite(connection, busy_timeout_ms))
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINTs; take control of it.

@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
+from db.safe_text import mask_credentials
+
 # Named constraints make Alembic migrations reproducible on SQLite (batch mode) and PostgreSQL alike.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,6 +40,11 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _masked(_self: Any, _key: str, value: str | None) -> str | None:
+    """Stored errors quote URLs (a model server's, a database's); none may keep its password."""
+    return None if value is None else mask_credentials(value)
 
 
 class Base(DeclarativeBase):
@@ -106,6 +113,8 @@ class Post(Base):
 
     images: Mapped[list[PostImage]] = relationship(back_populates="post")
     colorizations: Mapped[list[Colorization]] = relationship(back_populates="post")
+
+    _mask_errors = validates("skip_reason", "last_error")(_masked)
 
     def __repr__(self) -> str:
         return f"Post(reddit_id={self.reddit_id!r}, state={self.state!r}, layout={self.layout!r})"
@@ -270,6 +279,8 @@ class Reply(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     posted_at: Mapped[datetime | None]
 
+    _mask_reason = validates("reason")(_masked)
+
 
 class OptOut(Base):
     """An author who asked, by replying the opt-out word to one of the bot's comments, never to be replied to.
@@ -308,3 +319,5 @@ class JobRun(Base):
     # Which process ran it: a row left "running" by a process that no longer exists was killed.
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
+
+    _mask_error = validates("error")(_masked)

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,12 +35,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from colorizer.images import decode
 from db.engine import reading
 from db.models import Alignment, Colorization, Metric, Model, Post
+from db.safe_text import neutralise_bidi
 from eval.evaluate import GRAY_MODEL_NAME, original_and_human
 from eval.leaderboard import CONFIDENCE, RESAMPLES, build_leaderboard, ratio_summaries
 from eval.metrics import MAX_MEASURED_PIXELS, METRICS
 from eval.settings import EvalSettings
 
 THUMBNAIL_SIDE = 320
+REDDIT = "https://www.reddit.com"
+# Reddit's own permalinks: a post under /r/<subreddit>/ or a profile's /user/<name>/. Anything else
+# (javascript:, another host, a path that opens as file:/// from a report on disk) is no link.
+_PERMALINK = re.compile(r"/(?:r|user)/[^\s\\\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]*")
 RANKED = 10
 Z_95 = 1.959964
 LIBRARIES = ["numpy", "opencv-python-headless", "scikit-image", "matplotlib", "pandas", "jinja2", "sqlalchemy"]
@@ -172,7 +178,7 @@ def mean_interval(values: np.ndarray) -> dict[str, float]:
 class _GalleryPost:
     reddit_id: str
     title: str
-    permalink: str
+    link: str | None  # the post on Reddit; None: its permalink is not one to follow
     created: str
     original: str
     human: str
@@ -253,8 +259,8 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
             original, human = original_and_human(post)
             gallery[post.reddit_id] = _GalleryPost(
                 reddit_id=post.reddit_id,
-                title=post.title,
-                permalink=post.permalink,
+                title=neutralise_bidi(post.title or ""),
+                link=reddit_link(post.permalink),
                 created=post.created_utc.strftime("%Y-%m-%d"),
                 original=_thumbnail(original, image_dir, f"{post.reddit_id}-original.jpg"),
                 human=_thumbnail(human, image_dir, f"{post.reddit_id}-human.jpg"),
@@ -278,6 +284,11 @@ def _thumbnail(rgb: np.ndarray, image_dir: Path, name: str) -> str:
     image.save(buffer, format="JPEG", quality=88)
     write_file(image_dir / name, buffer.getvalue())
     return f"images/{name}"
+
+
+def reddit_link(permalink: str | None) -> str | None:
+    """``https://www.reddit.com`` + the permalink when it is one of Reddit's own, else None."""
+    return REDDIT + permalink if permalink and _PERMALINK.fullmatch(permalink) else None
 
 
 def _slug(name: str) -> str:

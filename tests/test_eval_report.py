@@ -223,3 +223,37 @@ def test_partial_files_a_killed_report_left_are_removed_by_the_next_report(repor
     write_report(sessions, folder)
     assert not abandoned.exists()
     assert in_progress.exists()
+
+
+BIDI_TITLE = "Grandpa \u202egpj.exe\u202c at the harbour \u2066(1952)\u2069"
+
+
+@pytest.mark.parametrize(
+    "permalink, href",
+    [
+        ("javascript:alert(1)", None),
+        ("https://evil.example/r/colorization/", None),
+        ("//evil.example/r/x/", None),
+        ("r/colorization/comments/p0/x/", None),  # relative: would open as file:///…/r/… from disk
+        ("/r/colorization/comments/p0/old_photo/", "https://www.reddit.com/r/colorization/comments/p0/old_photo/"),
+        ("/user/someone/comments/p0/x/", "https://www.reddit.com/user/someone/comments/p0/x/"),
+    ],
+    ids=["javascript", "other-host", "scheme-relative", "relative", "subreddit", "profile"],
+)
+def test_the_report_links_only_to_reddit_permalinks_and_neutralises_bidi_controls(sessions, tmp_path, permalink, href):
+    with sessions.begin() as session:
+        photo = small("astronaut")
+        post_id = add_post(session, "p0", gray_copy(photo), photo[4:-4, 6:], photo)
+        session.get(Post, post_id).permalink = permalink
+        session.get(Post, post_id).title = BIDI_TITLE
+    evaluate_pending(sessions)
+    page = write_report(sessions, tmp_path / "report").read_text(encoding="utf-8")
+    gallery = page[page.index('id="post-p0"'):]
+    caption = gallery[gallery.index("<figcaption>"):gallery.index("</figcaption>")]
+    if href is None:
+        assert "<a " not in caption and permalink not in page
+        assert "p0 ·" in caption  # the post is still named, as text
+    else:
+        assert f'<a href="{href}">p0</a>' in caption
+    assert "Grandpa gpj.exe at the harbour (1952)" in caption
+    assert not any(control in page for control in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

@@ -94,7 +94,8 @@ def test_a_full_run_with_a_live_reply_writes_no_secret_anywhere(tmp_path, tiny_m
         # Distinctive tokens, so a leaked token cannot hide among the replay server's fixed words.
         server._token, server._user_token = APP_TOKEN, USER_TOKEN
         reddit = server.reddit_settings(client_id=None, client_secret=CLIENT_SECRET, username=USERNAME)
-        reddit = {key: value for key, value in reddit.items() if value is not None}
+        # No reddit.owner: the user agent must not fall back to the login name.
+        reddit = {key: value for key, value in reddit.items() if value is not None and key != "owner"}
         lines = [
             "[database]", f'url = "sqlite:///{work / "colorbot.db"}"',
             "[logging]", 'level = "DEBUG"',
@@ -116,6 +117,7 @@ def test_a_full_run_with_a_live_reply_writes_no_secret_anywhere(tmp_path, tiny_m
                                     cwd=work, env=env, stdout=subprocess.PIPE, stderr=stderr, timeout=600)
         stdout = result.stdout
         posted = list(server.posted_comments)
+        agents = set(server.user_agents)
 
     assert result.returncode == 0, log.read_text(errors="replace")[-3000:]
     assert b"reply: ok" in stdout and len(posted) == 2  # the live reply ran, logged in
@@ -132,6 +134,7 @@ def test_a_full_run_with_a_live_reply_writes_no_secret_anywhere(tmp_path, tiny_m
     leaks = {"stdout": leaks_in(stdout)}
     leaks.update({str(path.relative_to(work)): leaks_in(path.read_bytes()) for path in written})
     assert not {where: hits for where, hits in leaks.items() if hits}
+    assert agents and not [agent for agent in agents if leaks_in(agent.encode())]  # nor sent to the image hosts
 
 
 @pytest.mark.parametrize(
@@ -152,3 +155,102 @@ def test_configuration_errors_never_show_a_secret(tmp_path, text, env):
     with pytest.raises(ConfigError) as error:
         load_config(path, environ=env)
     assert not leaks_in(str(error.value).encode())
+
+
+# -- every URL in a message, a log line or a stored error is shown with its credentials masked --------
+
+DB_PASSWORD = "dbpw-Qx7Lm2Zr9"
+SERVER_PASSWORD = "srvpw-Hn3Tc8Wd5"
+
+
+def run_colorbot(*args: str, env_extra: dict[str, str], cwd) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COLORBOT_")}
+    env.update(env_extra)
+    return subprocess.run([sys.executable, "-m", "colorbot", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg//colorbot:{DB_PASSWORD}@db.example:5432/colorbot",  # '://' typed as '//'
+        f"postgresql+psycopg://colorbot:{DB_PASSWORD}@db.example:54x2/colorbot",  # a port that is not a number
+        f"postgresql+nodriver://colorbot:{DB_PASSWORD}@db.example/colorbot",  # no such driver
+    ],
+    ids=["missing-colon", "port-typo", "unknown-driver"],
+)
+def test_a_database_url_typo_is_one_line_without_its_password(tmp_path, url):
+    result = run_colorbot("db", "stats", env_extra={"COLORBOT_DATABASE__URL": url}, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("colorbot: error: database.url:"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert DB_PASSWORD not in result.stderr + result.stdout and "colorbot:***@" in lines[0]
+
+
+def test_a_model_server_url_with_a_password_is_masked_in_the_command_output(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (16, 12), (80, 80, 80)).save(tmp_path / "a.png")
+    models = f'[{{name = "remote", url = "http://colorbot:{SERVER_PASSWORD}@127.0.0.1:9"}}]'
+    result = run_colorbot("colorize", "a.png", "--out", "out", env_extra={"COLORBOT_COLORIZER__MODELS": models},
+                          cwd=tmp_path)
+    assert result.returncode == 2 and "cannot load model" in result.stderr, result.stderr
+    assert SERVER_PASSWORD not in result.stderr + result.stdout and "colorbot:***@127.0.0.1:9" in result.stderr
+
+
+def test_a_model_server_url_with_a_password_is_masked_in_the_log_and_in_last_error(sessions, caplog):
+    from colorbot.pipeline import colorize_pending
+    from colorizer.client import RemoteColorizer
+    from colorizer.serve import ModelServer, ServeSettings
+    from db import Post
+    from test_pipeline.test_colorize_step import fetched_post
+
+    def failing(images):
+        raise RuntimeError("the network ran out of memory")
+
+    post_id = fetched_post(sessions, failed_fetches=0)
+    with ModelServer("remote", "1", failing, ServeSettings(port=0)) as server:
+        url = server.url.replace("http://", f"http://colorbot:{SERVER_PASSWORD}@")
+        remote = RemoteColorizer(url, "remote")
+        with caplog.at_level("WARNING"):
+            summary = colorize_pending(sessions, [remote])
+    with sessions() as session:
+        stored = session.get(Post, post_id).last_error
+    assert summary.failed == 1 and "HTTP 500" in stored and "colorbot:***@" in stored
+    assert SERVER_PASSWORD not in stored
+    assert "colorbot:***@" in caplog.text and SERVER_PASSWORD not in caplog.text
+
+
+def test_the_log_masks_any_url_password_whoever_logs_it(capsys):
+    import logging
+
+    from colorbot.logs import CredentialMask
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(CredentialMask())
+    logger = logging.getLogger("some.library")
+    logger.addHandler(handler)
+    try:
+        logger.warning("connecting to %s", f"https://bot:{SERVER_PASSWORD}@models.example/v1")
+        try:
+            raise ConnectionError(f"refused: http://bot:{SERVER_PASSWORD}@models.example/")
+        except ConnectionError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    written = capsys.readouterr().err
+    assert "https://bot:***@models.example/v1" in written and "ConnectionError: refused" in written
+    assert SERVER_PASSWORD not in written
+
+
+def test_without_an_owner_the_user_agent_and_the_debug_log_never_name_the_login(caplog):
+    from bot.client import make_reddit, user_agent
+    from bot.settings import RedditSettings
+
+    settings = RedditSettings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, username=USERNAME, password=PASSWORD)
+    assert USERNAME not in user_agent(settings)
+    with caplog.at_level("DEBUG"):
+        make_reddit(settings)
+    assert "reddit client:" in caplog.text and USERNAME not in caplog.text
+    assert "(by u/owner-name)" in user_agent(settings.model_copy(update={"owner": "owner-name"}))

@@ -293,3 +293,20 @@ def _config(tmp_path, text: str = ""):
     path = tmp_path / "colorbot.toml"
     path.write_text(text, encoding="utf-8")
     return load_config(path, environ={})
+
+
+def test_bidirectional_controls_in_titles_and_authors_never_reach_a_reply():
+    from types import SimpleNamespace
+
+    from bot.reply import image_title, render_comment
+
+    controls = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    title, author = "Family \u202efdp.exe\u202c photo \u2067(1931)\u2069", "\u202eevil_user"
+    body = render_comment(ReplySettings(), link="https://i.redd.it/x.png", model="m", version="1", metrics="",
+                          title=title, author=author, subreddit="colorization")
+    assert not any(control in body for control in controls)
+    assert escape_markdown("Family fdp.exe photo (1931)") in body
+    post, model = SimpleNamespace(title=title, reddit_id="abc"), SimpleNamespace(name="m", version="1")
+    assert not any(control in image_title(post, model) for control in controls)
+    # Right-to-left letters themselves stay: only the controls that reorder text go.
+    assert "שלום" in escape_markdown("שלום \u202e")

@@ -195,3 +195,134 @@ def test_stopping_finishes_requests_already_accepted(model):
     assert answer.status_code == 200
     png = base64.b64decode(answer.json()["predictions"][0]["b64"])
     assert PIL.Image.open(io.BytesIO(png)).size == (photo.shape[1], photo.shape[0])
+
+
+# -- admission: the server cannot be flooded ---------------------------------------------------------
+
+def flat_png(width: int, height: int) -> bytes:
+    """A PNG of many pixels in few bytes, as a flood would send."""
+    buffer = io.BytesIO()
+    PIL.Image.new("RGB", (width, height), (90, 90, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_body(*payloads: bytes) -> str:
+    return json.dumps({"instances": [{"b64": base64.b64encode(payload).decode()} for payload in payloads]})
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Every image the server decodes, by size: what admission must prevent."""
+    import colorizer.serve
+
+    seen = []
+    real = colorizer.serve.load_rgb
+
+    def counting(data, **kwargs):
+        image = real(data, **kwargs)
+        seen.append(image.shape[:2])
+        return image
+
+    monkeypatch.setattr(colorizer.serve, "load_rgb", counting)
+    return seen
+
+
+def test_more_instances_than_the_queue_can_ever_hold_is_413_naming_the_limit(decodes):
+    # It used to be 503, "try again", on every retry: a request that could never succeed.
+    settings = ServeSettings(port=0, max_queue=4)
+    with ModelServer("tiny", "1", lambda images: list(images), settings) as server:
+        answer = requests.post(f"{server.url}/v1/models/tiny:predict", data=png_body(*[flat_png(8, 8)] * 5), timeout=30)
+        fits = requests.post(f"{server.url}/v1/models/tiny:predict", data=png_body(*[flat_png(8, 8)] * 4), timeout=30)
+    assert answer.status_code == 413 and "Retry-After" not in answer.headers
+    assert "5 instances" in answer.json()["error"] and "limit of 4" in answer.json()["error"]
+    assert answer.json()["limit"] == {"instances_per_request": 4}
+    assert fits.status_code == 200
+    assert decodes == [(8, 8)] * 4  # the refused request decoded nothing
+
+
+def test_a_request_over_the_pixel_budget_is_413_from_the_headers_before_any_decoding(decodes):
+    settings = ServeSettings(port=0, max_pixels=1_000_000, max_pixels_in_flight=1_000_000)
+    with ModelServer("tiny", "1", lambda images: list(images), settings) as server:
+        big = png_body(*[flat_png(800, 800)] * 3)  # 1.92 MP in a few kB
+        answer = requests.post(f"{server.url}/v1/models/tiny:predict", data=big, timeout=30)
+        healthy = requests.post(f"{server.url}/v1/models/tiny:predict", data=png_body(flat_png(800, 800)), timeout=30)
+    assert answer.status_code == 413, answer.text
+    assert "1,920,000 pixels" in answer.json()["error"] and "1,000,000" in answer.json()["error"]
+    assert answer.json()["limit"] == {"pixels_per_request": 1_000_000}
+    assert healthy.status_code == 200
+    assert decodes == [(800, 800)]
+
+
+def test_pixels_taken_by_other_requests_answer_503_with_retry_after_then_fit():
+    release, started = threading.Event(), threading.Event()
+
+    def slow(images):
+        started.set()
+        release.wait(30)
+        return list(images)
+
+    settings = ServeSettings(port=0, max_pixels=1_000_000, max_pixels_in_flight=1_000_000, retry_after_s=2)
+    with ModelServer("tiny", "1", slow, settings) as server:
+        url = f"{server.url}/v1/models/tiny:predict"
+        body = png_body(flat_png(800, 800))  # 640,000 pixels: two do not fit at once
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            first = pool.submit(requests.post, url, data=body, timeout=60)
+            assert started.wait(30)
+            second = requests.post(url, data=body, timeout=30)
+            release.set()
+            assert first.result().status_code == 200
+        retried = requests.post(url, data=body, timeout=30)
+    assert second.status_code == 503 and second.headers["Retry-After"] == "2"
+    assert "pixels" in second.json()["error"]
+    assert retried.status_code == 200  # everything given back once answered
+
+
+def drip(server: ModelServer, seconds: float) -> tuple[int | None, float]:
+    """Announce a body and send it one byte every half second (never idle past the 2 s time-out)
+    until the server answers or ``seconds`` pass; the status it answered (None: none) and when."""
+    import select
+    import socket
+
+    host, port = server.url.removeprefix("http://").split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        while time.monotonic() - started < seconds:
+            if select.select([connection], [], [], 0.5)[0]:
+                answer = connection.recv(65536)
+                return (int(answer.split()[1]) if answer else None), time.monotonic() - started
+            try:
+                connection.sendall(b" ")
+            except OSError:
+                return None, time.monotonic() - started
+    return None, time.monotonic() - started
+
+
+def test_a_client_dripping_its_body_is_cut_off_at_the_request_deadline():
+    settings = ServeSettings(port=0, request_timeout_s=2.0)
+    with ModelServer("tiny", "1", lambda images: list(images), settings) as server:
+        status, seconds = drip(server, 12)
+        healthy = requests.get(f"{server.url}/healthz", timeout=10)
+    assert status == 408 and seconds < 6
+    assert healthy.status_code == 200
+
+
+def test_stopping_waits_only_a_few_seconds_for_a_dripping_client():
+    server = ModelServer("tiny", "1", lambda images: list(images),
+                         ServeSettings(port=0, request_timeout_s=600, drain_s=1.0)).start()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        dripping = pool.submit(drip, server, 20)
+        time.sleep(1.0)
+        started = time.monotonic()
+        server.stop()
+        stopped_after = time.monotonic() - started
+        status, _ = dripping.result()
+    assert stopped_after < 5, stopped_after
+    assert status in (408, None)  # told, or cut off
+
+
+def test_a_json_integer_too_long_to_convert_is_a_400_not_a_500():
+    with ModelServer("tiny", "1", lambda images: list(images), ServeSettings(port=0)) as server:
+        answer = requests.post(f"{server.url}/v1/models/tiny:predict", data='{"instances": [' + "7" * 5000 + "]}",
+                               timeout=30)
+    assert answer.status_code == 400 and "JSON" in answer.json()["error"]
