@@ -433,7 +433,7 @@ class Replier:
                 self._check_hourly(exclude_post=post_id)
             try:
                 reason = self._live_reason(candidate.post)
-            except (prawcore.TooManyRequests,) as exc:
+            except prawcore.TooManyRequests as exc:
                 raise _ratelimit_until(exc) from exc
             except prawcore.PrawcoreException as exc:
                 report.errors.append(f"{reddit_id}: {type(exc).__name__}: {exc}")

@@ -462,7 +462,7 @@ def _gallery(out_dir: Path, table: pd.DataFrame, keys: list[tuple[str, str]], mo
     """The first photos' thumbnails that exist (written as each was measured) and their numbers."""
     rows = []
     for key in keys:
-        def image(role: str) -> str | None:
+        def image(role: str, key: tuple[str, str] = key) -> str | None:
             name = _thumbnail_name(key, role)
             return f"images/{name}" if (out_dir / "images" / name).exists() else None
 

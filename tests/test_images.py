@@ -4,7 +4,6 @@ pixels, and that a corrupt file of any kind raises UnreadableImageError and noth
 from __future__ import annotations
 
 import base64
-import io
 import json
 import random
 import warnings
