@@ -199,13 +199,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 loss = loss_of(output, uv)
                 scaled = optimizer.scale_loss(loss / replicas) if gpus else loss / replicas
             grads = tape.gradient(scaled, variables)
+            encoder_grads = grads[len(decoder_variables):]
+            if finetune and gpus:
+                # Unscaled by hand, with the scale of this step (applying the decoder's gradients may
+                # change it); a step that overflowed moves nothing here either.
+                factor = optimizer.scale_loss(tf.constant(1.0))
+                finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in encoder_grads])
+                encoder_grads = [tf.where(finite, g / factor, tf.zeros_like(g)) for g in encoder_grads]
             optimizer.apply_gradients(zip(grads[: len(decoder_variables)], decoder_variables))
             if finetune:
-                encoder_grads = grads[len(decoder_variables):]
-                if gpus:  # unscale by hand; a step that overflowed moves nothing here either
-                    factor = optimizer.scale_loss(tf.constant(1.0))
-                    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in encoder_grads])
-                    encoder_grads = [tf.where(finite, g / factor, tf.zeros_like(g)) for g in encoder_grads]
                 finetune_optimizer.apply_gradients(zip(encoder_grads, finetuned))
             pred = output_to_uv(output, config.model)
             return loss, uv_error(pred, uv), pred
@@ -362,7 +364,8 @@ def _write_or_check_config(out: Path, config: TrainConfig) -> None:
     wanted = config.to_dict()
     if file.exists():
         saved = json.loads(file.read_text())
-        if saved.get("model") != wanted["model"]:
+        # A run saved before a ModelConfig option existed has it at its default, which builds the same network.
+        if ModelConfig.from_dict(saved.get("model", {})).to_dict() != wanted["model"]:
             raise ValueError(f"{out} holds a run of a different model; choose another --out")
     file.write_text(json.dumps(wanted, indent=2))
 
