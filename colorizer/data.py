@@ -57,11 +57,12 @@ class DecodeCounts:
 
 
 def decode_side(size: int, min_crop_area: float, legacy: bool = False) -> int:
-    """The short side photos are decoded at: the smallest crop (``min_crop_area`` of the photo) is
-    then still at least ``size`` wide, so nothing larger is ever needed."""
+    """The short side photos are decoded at: the smallest crop (``min_crop_area`` of a square photo,
+    at the narrowest aspect ratio the crops take, 3:4) is then still ``size`` wide, so nothing larger
+    is ever needed. Photos smaller than this are not resized at all."""
     if legacy:
         return LEGACY_DECODE_SIDE_FACTOR * size
-    return int(np.ceil(size / np.sqrt(min_crop_area)))
+    return int(np.ceil(size / np.sqrt(min_crop_area * 3 / 4)))
 
 
 def decode_photo(path: str, max_side: int, counts: DecodeCounts, check_gray: bool = True) -> np.ndarray | None:
@@ -205,8 +206,13 @@ def _legacy_load(paths: list[str], max_side: int, counts: DecodeCounts):
         return float(np.percentile(np.hypot(uv[..., 0], uv[..., 1]), 95)) < GRAYSCALE_CHROMA
 
     def load(index: np.int64) -> tuple[np.ndarray, bool]:
-        pixels = decode_photo(paths[int(index)], max_side, counts, check_gray=False)
-        if pixels is None or legacy_is_grayscale(pixels):
+        outcome = DecodeCounts()
+        pixels = decode_photo(paths[int(index)], max_side, outcome, check_gray=False)
+        if pixels is not None and legacy_is_grayscale(pixels):
+            pixels = None
+            outcome = DecodeCounts(grayscale=1)
+        counts.add(next(name for name, value in outcome.as_dict().items() if value))
+        if pixels is None:
             return np.zeros((1, 1, 3), np.uint8), False
         return pixels, True
 

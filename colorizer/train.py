@@ -150,7 +150,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     _write_or_check_config(out, config)
     keras.utils.set_random_seed(config.seed)
 
-    paths = training_paths(config, out)
+    paths, pool_counts = training_paths(config, out)
     paths, calibration_paths = split_calibration(paths, config.calibration_share)
     (out / "calibration.txt").write_text("".join(f"{path}\n" for path in calibration_paths), encoding="utf-8")
     val_paths = find_images(config.val)[: config.val_images] if config.val else []
@@ -274,7 +274,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         result = evaluate(predictor, val_paths, config)
         _log(writer, history, int(step), result)
     history.close()
-    return {"step": int(step), "files": counts.as_dict(), **result}
+    return {"step": int(step), "files": counts.as_dict(), **({"pool": pool_counts} if pool_counts else {}), **result}
 
 
 def evaluate(model: keras.Model, paths: list[str], config: TrainConfig) -> dict[str, float]:
@@ -295,24 +295,25 @@ def evaluate(model: keras.Model, paths: list[str], config: TrainConfig) -> dict[
     }
 
 
-def training_paths(config: TrainConfig, out: Path) -> list[str]:
+def training_paths(config: TrainConfig, out: Path) -> tuple[list[str], dict[str, int]]:
     """The photos below ``data`` and the manifest's folders: pooled, deduplicated and without
-    grayscale ones when ``pool_scan`` is on (cached in the run folder), else every file, sorted."""
+    grayscale ones when ``pool_scan`` is on (cached in the run folder), else every file, sorted;
+    and the pool scan's counts (none without it)."""
     folders = [config.data] if isinstance(config.data, str) else list(config.data)
     folders = [folder for folder in folders if folder]
     if config.manifest:
         folders += read_manifest(config.manifest)
     if not folders:
         raise ValueError("no training photos: give data folders or a manifest")
+    pool_counts = {}
     if config.pool_scan:
         pool = pooled_photos(folders, out)
-        log.info("photo pool: %s", pool.totals())
-        paths = pool.paths
+        paths, pool_counts = pool.paths, pool.totals()
     else:
         paths = sorted(path for folder in folders for path in find_images(folder))
     if not paths:
         raise FileNotFoundError(f"no usable JPEG, PNG or WebP files found below {', '.join(folders)}")
-    return paths
+    return paths, pool_counts
 
 
 def make_loss(config: TrainConfig, out: Path, paths: list[str]):

@@ -80,3 +80,13 @@ def test_a_manifest_lists_folders_with_comments_and_relative_paths(two_collectio
     manifest.write_text("# nothing\n")
     with pytest.raises(ValueError, match="lists no folders"):
         read_manifest(manifest)
+
+
+def test_numpy_yuv_matches_tensorflows_and_decoding_never_needs_more_than_the_smallest_crop():
+    import tensorflow as tf
+
+    from colorizer.data import decode_side, rgb_to_yuv_array
+
+    rgb = np.random.default_rng(0).integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    np.testing.assert_allclose(rgb_to_yuv_array(rgb), tf.image.rgb_to_yuv(rgb / 255.0).numpy(), atol=1e-6)
+    assert decode_side(224, 1.0) == 259 and decode_side(224, 0.35) == 438 and decode_side(224, 0.35, legacy=True) == 448
