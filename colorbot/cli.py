@@ -329,10 +329,13 @@ def _open_models_or_exit(app: App, cache: dict) -> None:
 @cli.command("train")
 @click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Folder tree of colour photos (repeat to pool several).")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File listing more photo folders to pool, one per line ('#' comments).")
 @click.option("--val", type=click.Path(exists=True, file_okay=False), default=None, help="Held-out photos.")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Run folder; an existing run resumes.")
 @click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="TOML training config; the options given here override it.")
+              help="TOML training config; the options given here override it "
+                   "[colorizer/recipes/default.toml, the shipped model's].")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Total optimisation steps [10000].")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Photos per step [16].")
 @click.option("--lr", type=float, default=None, help="Learning rate [0.1].")
@@ -345,27 +348,27 @@ def _open_models_or_exit(app: App, cache: dict) -> None:
 @click.option("--weights", default=None,
               help="Backbone weights: 'imagenet' (downloaded by Keras), a local file, or 'none'.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
-def train(data, val, out, recipe, steps, batch_size, lr, optimizer, schedule, loss_norm, backbone, weights, no_progress):
+def train(data, manifest, val, out, recipe, steps, batch_size, lr, optimizer, schedule, loss_norm, backbone, weights, no_progress):
     """Train the residual encoder on a folder of colour photos, desaturated on the fly.
 
     Checkpoints, TensorBoard logs (`tensorboard --logdir OUT/tensorboard`) and history.jsonl go
     to OUT; running the same command again resumes from the last checkpoint.
     """
-    from colorizer.train import TrainConfig
+    from colorizer.train import DEFAULT_RECIPE, TrainConfig
     from colorizer.train import train as run_training
 
-    overrides = {"data": list(data) or None, "val": val, "out": out, "steps": steps, "batch_size": batch_size, "lr": lr,
-                 "optimizer": optimizer, "schedule": schedule, "loss_norm": loss_norm}
+    overrides = {"data": list(data) or None, "manifest": manifest, "val": val, "out": out, "steps": steps,
+                 "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "schedule": schedule,
+                 "loss_norm": loss_norm}
     try:
-        config = TrainConfig.from_toml(recipe, **overrides) if recipe else TrainConfig.from_dict(
-            {k: v for k, v in overrides.items() if v is not None})
+        config = TrainConfig.from_toml(recipe or DEFAULT_RECIPE, **overrides)
         if backbone:
             config.model.backbone = backbone
         if weights:
             config.model.weights = None if weights.lower() == "none" else weights
         config.progress = not no_progress
-        if not config.data:
-            raise ValueError("--data (or data in the recipe) is required")
+        if not config.data and not config.manifest:
+            raise ValueError("--data or --manifest (or data in the recipe) is required")
         result = run_training(config)
     except (ValueError, FileNotFoundError) as exc:
         raise SetupError(f"train: {exc}") from None
@@ -416,7 +419,18 @@ def export(run_dir, out, name, version, upsampling, chroma_scale, min_chroma_rat
         raise SetupError(f"export: {exc}") from None
     info = export_model(model, config.model, out, name=name, version=version, version_prefix=f"step-{step}",
                         upsampling=upsampling, chroma_scale=scale)
+    _copy_chroma_prior(Path(run_dir), Path(out))
     click.echo(f"exported {info.name} {info.version} to {out} (weights sha256 {info.weights_sha256[:12]})")
+
+
+def _copy_chroma_prior(run_dir: Path, out: Path) -> None:
+    """A classification run's bin prior goes with its export: the record of what it was trained on."""
+    import shutil
+
+    from colorizer.chroma_bins import PRIOR_FILE
+
+    if (run_dir / PRIOR_FILE).is_file():
+        shutil.copyfile(run_dir / PRIOR_FILE, out / PRIOR_FILE)
 
 
 @cli.command("colorize")

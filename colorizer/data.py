@@ -23,8 +23,11 @@ from colorizer.images import DECODER_ERRORS
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-# Photos are shrunk to this multiple of the crop size on decoding; random crops need no more.
-DECODE_SIDE_FACTOR = 2
+# The seed's data path shrank every photo to twice the crop size on decoding (``legacy_decode``).
+LEGACY_DECODE_SIDE_FACTOR = 2
+# BT.601 RGB to YUV, the matrix of tf.image.rgb_to_yuv, for numpy work outside the graph.
+_RGB_TO_YUV = np.array([[0.299, 0.587, 0.114], [-0.14714119, -0.28886916, 0.43601035],
+                        [0.61497538, -0.51496512, -0.10001026]], np.float32)
 # A photo whose 95th-percentile chroma (|UV| on a thumbnail) is below this is treated as grayscale.
 GRAYSCALE_CHROMA = 0.03
 
@@ -54,8 +57,20 @@ class DecodeCounts:
         return {"used": self.used, "unreadable": self.unreadable, "grayscale": self.grayscale}
 
 
-def decode_photo(path: str, max_side: int, counts: DecodeCounts) -> np.ndarray | None:
-    """An upright uint8 RGB array no larger than ``max_side`` on its short side, or None if unusable."""
+def decode_side(size: int, min_crop_area: float, legacy: bool = False) -> int:
+    """The short side photos are decoded at: the smallest crop (``min_crop_area`` of a square photo,
+    at the narrowest aspect ratio the crops take, 3:4) is then still ``size`` wide, so nothing larger
+    is ever needed. Photos smaller than this are not resized at all."""
+    if legacy:
+        return LEGACY_DECODE_SIDE_FACTOR * size
+    return int(np.ceil(size / np.sqrt(min_crop_area * 3 / 4)))
+
+
+def decode_photo(path: str, max_side: int, counts: DecodeCounts, check_gray: bool = True) -> np.ndarray | None:
+    """An upright uint8 RGB array no larger than ``max_side`` on its short side, or None if unusable.
+
+    ``check_gray=False`` skips the grayscale test for photos a pool scan (colorizer/pool.py) already passed.
+    """
     try:
         with PIL.Image.open(path) as image:
             image = PIL.ImageOps.exif_transpose(image)
@@ -73,7 +88,7 @@ def decode_photo(path: str, max_side: int, counts: DecodeCounts) -> np.ndarray |
         log.warning("skipping unreadable %s: %s", path, exc)
         counts.add("unreadable")
         return None
-    if grayscale_mode or is_grayscale(pixels):
+    if grayscale_mode or (check_gray and is_grayscale(pixels)):
         counts.add("grayscale")
         return None
     counts.add("used")
@@ -83,16 +98,19 @@ def decode_photo(path: str, max_side: int, counts: DecodeCounts) -> np.ndarray |
 def is_grayscale(rgb: np.ndarray) -> bool:
     """True if a photo has (almost) no chroma anywhere: it would teach the network nothing."""
     step = max(1, min(rgb.shape[:2]) // 64)
-    thumb = rgb[::step, ::step].astype(np.float32) / 255.0
-    uv = rgb_to_yuv(thumb).numpy()[..., 1:]
+    uv = rgb_to_yuv_array(rgb[::step, ::step])[..., 1:]
     return float(np.percentile(np.hypot(uv[..., 0], uv[..., 1]), 95)) < GRAYSCALE_CHROMA
 
 
-def _load(paths: list[str], size: int, counts: DecodeCounts):
-    max_side = DECODE_SIDE_FACTOR * size
+def rgb_to_yuv_array(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB (..., 3) to float32 YUV in numpy: inside tf.data's decoding threads an eager
+    TensorFlow call per photo costs more than the arithmetic."""
+    return (rgb.astype(np.float32) / 255.0) @ _RGB_TO_YUV.T
 
+
+def _load(paths: list[str], max_side: int, counts: DecodeCounts, check_gray: bool = True):
     def load(index: np.int64) -> tuple[np.ndarray, bool]:
-        pixels = decode_photo(paths[int(index)], max_side, counts)
+        pixels = decode_photo(paths[int(index)], max_side, counts, check_gray)
         if pixels is None:
             return np.zeros((1, 1, 3), np.uint8), False
         return pixels, True
@@ -121,16 +139,22 @@ def training_dataset(
     start: int,
     counts: DecodeCounts,
     min_crop_area: float = 0.25,
+    check_gray: bool = True,
+    legacy_decode: bool = False,
 ) -> tf.data.Dataset:
     """One epoch's batches of (Y, UV, position), beginning at ``start`` in the epoch's order.
 
     ``position`` is each example's place in the epoch's shuffled order; the trainer checkpoints
     the position after the last example it used, and a resumed run starts there.
+    ``legacy_decode`` is the seed's data path (decoding at twice the crop size, the grayscale test
+    through TensorFlow), kept for benchmarks/train_throughput.py's comparison.
     """
     order = np.random.default_rng([seed, epoch]).permutation(len(paths))
     positions = np.arange(start, len(paths), dtype=np.int64)
     dataset = tf.data.Dataset.from_tensor_slices((order[start:].astype(np.int64), positions))
-    dataset = dataset.map(_load(paths, size, counts), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    max_side = decode_side(size, min_crop_area, legacy_decode)
+    load = _legacy_load(paths, max_side, counts) if legacy_decode else _load(paths, max_side, counts, check_gray)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.filter(lambda pixels, ok, position: ok)
 
     def augment(pixels, ok, position):
@@ -158,7 +182,9 @@ def validation_dataset(paths: list[str], *, size: int, batch_size: int, counts: 
     """Batches of (Y, UV): each photo's short side scaled to ``size``, centre-cropped square."""
     indices = np.arange(len(paths), dtype=np.int64)
     dataset = tf.data.Dataset.from_tensor_slices((indices, indices))
-    dataset = dataset.map(_load(paths, size, counts), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # Validation and calibration keep the seed's decode size, so their figures stay comparable.
+    load = _load(paths, LEGACY_DECODE_SIDE_FACTOR * size, counts)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.filter(lambda pixels, ok, position: ok)
 
     def centre(pixels, ok, position):
@@ -171,3 +197,30 @@ def validation_dataset(paths: list[str], *, size: int, batch_size: int, counts: 
 
     dataset = dataset.map(centre, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _legacy_load(paths: list[str], max_side: int, counts: DecodeCounts):
+    """The seed's decoding: the grayscale test converts through eager TensorFlow in every call."""
+    def legacy_is_grayscale(rgb: np.ndarray) -> bool:
+        step = max(1, min(rgb.shape[:2]) // 64)
+        uv = rgb_to_yuv(rgb[::step, ::step].astype(np.float32) / 255.0).numpy()[..., 1:]
+        return float(np.percentile(np.hypot(uv[..., 0], uv[..., 1]), 95)) < GRAYSCALE_CHROMA
+
+    def load(index: np.int64) -> tuple[np.ndarray, bool]:
+        outcome = DecodeCounts()
+        pixels = decode_photo(paths[int(index)], max_side, outcome, check_gray=False)
+        if pixels is not None and legacy_is_grayscale(pixels):
+            pixels = None
+            outcome = DecodeCounts(grayscale=1)
+        counts.add(next(name for name, value in outcome.as_dict().items() if value))
+        if pixels is None:
+            return np.zeros((1, 1, 3), np.uint8), False
+        return pixels, True
+
+    def load_op(index, position):
+        pixels, ok = tf.numpy_function(load, [index], (tf.uint8, tf.bool), stateful=False)
+        pixels.set_shape([None, None, 3])
+        ok.set_shape([])
+        return pixels, ok, position
+
+    return load_op

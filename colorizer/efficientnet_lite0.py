@@ -34,6 +34,10 @@ STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3)
 # input, shallowest first (the order of colorizer.model.BACKBONE_TAPS; the residual encoder folds them
 # from the deepest up). Widths 16, 24, 40, 112, 1280.
 TAPS = ["block0_project_bn", "block2_add", "block4_add", "block10_add", "head_relu"]
+# At the same resolutions, the expanded (6x wider) tensors of the blocks that then step down: the
+# inputs of their depthwise convolutions, 96, 144, 240 and 672 channels wide (MobileNetV2's SSDLite
+# and DeepLab taps), and the head.
+EXPANDED_TAPS = ["block1_expand_relu", "block3_expand_relu", "block5_expand_relu", "block11_expand_relu", "head_relu"]
 
 
 def efficientnet_lite0(input_shape=(224, 224, 3), include_top: bool = True, weights: str | Path | None = None) -> keras.Model:

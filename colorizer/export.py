@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from colorizer.identity import ModelIdentity
 from colorizer.inference import Colorizer, network_input, recombine
-from colorizer.model import ModelConfig
+from colorizer.model import ModelConfig, uv_model
 
 MODEL_INFO = "colorbot-model.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -125,6 +125,8 @@ def export_model(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if model.output_shape[-1] != 2:  # a classification network's logits: serve its annealed mean
+        model = uv_model(model, config)
     weights = out / WEIGHTS_FILE
     model.save_weights(weights)
     module = _ServingModule(model, config.input_size, upsampling, chroma_scale)

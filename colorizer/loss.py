@@ -38,20 +38,32 @@ def gaussian_kernel(size: int) -> np.ndarray:
 
 
 def blur(uv: tf.Tensor, size: int) -> tf.Tensor:
-    """Gaussian blur of (n, h, w, 2) chroma; borders are mirrored so edges are not pulled to gray."""
-    kernel = tf.constant(gaussian_kernel(size), dtype=uv.dtype)
+    """Gaussian blur of (n, h, w, 2) chroma; borders are mirrored so edges are not pulled to gray.
+
+    A full convolution whose kernel blurs each channel into itself only: on the CPU it runs forward and
+    backward in half the time of TensorFlow's depthwise convolution of two channels
+    (benchmarks/train_throughput.py).
+    """
+    planar = gaussian_kernel(size)[:, :, :, 0]
+    kernel = np.zeros((size, size, 2, 2), np.float32)
+    kernel[:, :, 0, 0], kernel[:, :, 1, 1] = planar[:, :, 0], planar[:, :, 1]
     pad = size // 2
     padded = tf.pad(uv, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-    return tf.nn.depthwise_conv2d(padded, kernel, strides=[1, 1, 1, 1], padding="VALID")
+    return tf.nn.conv2d(padded, tf.constant(kernel, dtype=uv.dtype), strides=1, padding="VALID")
 
 
 def colorization_loss(pred: tf.Tensor, true: tf.Tensor, norm: str = "l2") -> tf.Tensor:
-    """Mean over the unblurred, 3 px and 5 px blurred versions of the mean UV distance."""
+    """Mean over the unblurred, 3 px and 5 px blurred versions of the mean UV distance.
+
+    Blurring is linear, so the blurred prediction's distance from the blurred truth is the blurred
+    difference's length: one blur per size instead of two.
+    """
     pred = tf.cast(pred, tf.float32)
     true = tf.cast(true, tf.float32)
     terms = [tf.reduce_mean(uv_distance(pred, true, norm))]
+    difference = pred - true
     for size in BLUR_SIZES:
-        terms.append(tf.reduce_mean(uv_distance(blur(pred, size), blur(true, size), norm)))
+        terms.append(tf.reduce_mean(uv_distance(blur(difference, size), tf.zeros_like(difference), norm)))
     return tf.add_n(terms) / len(terms)
 
 

@@ -24,17 +24,27 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from colorizer import chroma_bins
 from colorizer.color import yuv_to_rgb_in_gamut
 from colorizer.data import DecodeCounts, find_images, training_dataset, validation_dataset
 from colorizer.loss import colorization_loss, uv_error
-from colorizer.model import ModelConfig, build_model
+from colorizer.model import ModelConfig, build_model, finetune_variables, output_to_uv, uv_model
+from colorizer.pool import pooled_photos, read_manifest
 
 log = logging.getLogger(__name__)
+
+# What `colorbot train` runs without --recipe: the recipe of the shipped default model.
+DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "default.toml"
 
 
 @dataclass
 class TrainConfig:
     data: str | list[str] = ""  # one folder, or several whose photos are pooled
+    manifest: str | None = None  # a file listing more folders to pool, one per line (colorizer/pool.py)
+    # Scan the pooled folders once for grayscale photos and duplicates (bytes or look) and train on
+    # the rest; off: every file, with grayscale photos skipped as they are decoded (the seed's way).
+    pool_scan: bool = True
+    legacy_decode: bool = False  # the seed's data path (decode at 2x the crop size); for comparisons
     val: str | None = None
     out: str = "runs/colorizer"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -54,6 +64,11 @@ class TrainConfig:
     # This share of the training photos (chosen by a hash of the file name, so the same photos every run)
     # is never trained on; `colorbot export` fits the chroma scale on them.
     calibration_share: float = 0.0
+    # Fine-tuning on gray: from finetune_start_step on, the backbone's last finetune_blocks blocks
+    # (their convolutions) train too, at finetune_lr_multiplier times the learning rate.
+    finetune_blocks: int = 0
+    finetune_lr_multiplier: float = 0.1
+    finetune_start_step: int = 0
     progress: bool = True
 
     @classmethod
@@ -109,8 +124,8 @@ def learning_rate(config: TrainConfig):
     raise ValueError(f"unknown schedule {config.schedule!r}; use constant, cosine or step")
 
 
-def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    lr = learning_rate(config)
+def make_optimizer(config: TrainConfig, lr=None) -> keras.optimizers.Optimizer:
+    lr = learning_rate(config) if lr is None else lr
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(lr)
     if config.optimizer == "momentum":
@@ -135,10 +150,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     _write_or_check_config(out, config)
     keras.utils.set_random_seed(config.seed)
 
-    folders = [config.data] if isinstance(config.data, str) else list(config.data)
-    paths = sorted(path for folder in folders for path in find_images(folder))
-    if not paths:
-        raise FileNotFoundError(f"no JPEG, PNG or WebP files found below {config.data}")
+    paths, pool_counts = training_paths(config, out)
     paths, calibration_paths = split_calibration(paths, config.calibration_share)
     (out / "calibration.txt").write_text("".join(f"{path}\n" for path in calibration_paths), encoding="utf-8")
     val_paths = find_images(config.val)[: config.val_images] if config.val else []
@@ -152,6 +164,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         keras.mixed_precision.set_global_policy("mixed_float16")
     with strategy.scope():
         model = build_model(config.model)
+        predictor = uv_model(model, config.model)
         optimizer = make_optimizer(config)
         if gpus:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -159,26 +172,58 @@ def train(config: TrainConfig) -> dict[str, Any]:
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         position = tf.Variable(0, dtype=tf.int64, trainable=False)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, epoch=epoch, position=position)
+        finetuned = finetune_variables(model, config.model, config.finetune_blocks)
+        finetune_optimizer = make_finetune_optimizer(config, step) if finetuned else None
+        if finetune_optimizer:
+            finetune_optimizer.build(finetuned)
+    parts = {"finetune_optimizer": finetune_optimizer} if finetune_optimizer else {}
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, epoch=epoch, position=position,
+                                     **parts)
     manager = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=3)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step))
+    loss_of = make_loss(config, out, paths)
 
     replicas = strategy.num_replicas_in_sync
 
-    @tf.function
-    def train_step(y, uv):
-        with tf.GradientTape() as tape:
-            pred = model(y, training=True)
-            loss = colorization_loss(pred, uv, config.loss_norm)
-            scaled = optimizer.scale_loss(loss / replicas) if gpus else loss / replicas
-        grads = tape.gradient(scaled, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss, uv_error(pred, uv), pred
+    def make_train_step(finetune: bool):
+        decoder_variables = model.trainable_variables
+        variables = decoder_variables + (finetuned if finetune else [])
+
+        @tf.function
+        def train_step(y, uv):
+            # A frozen Keras layer's tf.Variables stay trainable underneath, so the tape sees them.
+            with tf.GradientTape() as tape:
+                output = model(y, training=True)
+                loss = loss_of(output, uv)
+                scaled = optimizer.scale_loss(loss / replicas) if gpus else loss / replicas
+            grads = tape.gradient(scaled, variables)
+            encoder_grads = grads[len(decoder_variables):]
+            if finetune and gpus:
+                # Unscaled by hand, with the scale of this step (applying the decoder's gradients may
+                # change it); a step that overflowed moves nothing here either.
+                factor = optimizer.scale_loss(tf.constant(1.0))
+                finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in encoder_grads])
+                encoder_grads = [tf.where(finite, g / factor, tf.zeros_like(g)) for g in encoder_grads]
+            optimizer.apply_gradients(zip(grads[: len(decoder_variables)], decoder_variables))
+            if finetune:
+                finetune_optimizer.apply_gradients(zip(encoder_grads, finetuned))
+            pred = output_to_uv(output, config.model)
+            return loss, uv_error(pred, uv), pred
+
+        return train_step
+
+    steps_by_phase = {}
 
     def distributed_step(y, uv):
-        loss, error, pred = strategy.run(train_step, args=(y, uv))
+        finetune = bool(finetuned) and int(step) >= config.finetune_start_step
+        if finetune not in steps_by_phase:
+            if finetune:
+                log.info("step %d: fine-tuning the backbone's last %d blocks (%d weights) at %g x the rate",
+                         int(step), config.finetune_blocks, len(finetuned), config.finetune_lr_multiplier)
+            steps_by_phase[finetune] = make_train_step(finetune)
+        loss, error, pred = strategy.run(steps_by_phase[finetune], args=(y, uv))
         mean = tf.distribute.ReduceOp.MEAN
         return strategy.reduce(mean, loss, None), strategy.reduce(mean, error, None), pred
 
@@ -191,6 +236,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         dataset = training_dataset(
             paths, size=config.model.input_size, batch_size=config.batch_size, seed=config.seed,
             epoch=int(epoch), start=int(position), counts=counts, min_crop_area=config.min_crop_area,
+            check_gray=not config.pool_scan, legacy_decode=config.legacy_decode,
         )
         epoch_finished = True
         for y, uv, positions in strategy.experimental_distribute_dataset(dataset) if replicas > 1 else dataset:
@@ -218,21 +264,21 @@ def train(config: TrainConfig) -> dict[str, Any]:
             position.assign(0)
             log.info("epoch %d done at step %d; files %s", int(epoch), int(step), counts.as_dict())
             if val_paths:
-                result = evaluate(model, val_paths, config)
+                result = evaluate(predictor, val_paths, config)
                 _log(writer, history, int(step), result)
             if int(step) == 0:
                 raise RuntimeError(f"no usable training photos below {config.data}: {counts.as_dict()}")
     bar.close()
     manager.save(checkpoint_number=int(step))
     if val_paths:
-        result = evaluate(model, val_paths, config)
+        result = evaluate(predictor, val_paths, config)
         _log(writer, history, int(step), result)
     history.close()
-    return {"step": int(step), "files": counts.as_dict(), **result}
+    return {"step": int(step), "files": counts.as_dict(), **({"pool": pool_counts} if pool_counts else {}), **result}
 
 
 def evaluate(model: keras.Model, paths: list[str], config: TrainConfig) -> dict[str, float]:
-    """Validation UV error, next to the gray baseline's (predicting U = V = 0)."""
+    """Validation UV error of a U and V predictor (``uv_model``), next to the gray baseline's (U = V = 0)."""
     counts = DecodeCounts()
     errors, gray_errors, weights = [], [], []
     for y, uv in validation_dataset(paths, size=config.model.input_size, batch_size=config.batch_size, counts=counts):
@@ -249,8 +295,56 @@ def evaluate(model: keras.Model, paths: list[str], config: TrainConfig) -> dict[
     }
 
 
+def training_paths(config: TrainConfig, out: Path) -> tuple[list[str], dict[str, int]]:
+    """The photos below ``data`` and the manifest's folders: pooled, deduplicated and without
+    grayscale ones when ``pool_scan`` is on (cached in the run folder), else every file, sorted;
+    and the pool scan's counts (none without it)."""
+    folders = [config.data] if isinstance(config.data, str) else list(config.data)
+    folders = [folder for folder in folders if folder]
+    if config.manifest:
+        folders += read_manifest(config.manifest)
+    if not folders:
+        raise ValueError("no training photos: give data folders or a manifest")
+    pool_counts = {}
+    if config.pool_scan:
+        pool = pooled_photos(folders, out)
+        paths, pool_counts = pool.paths, pool.totals()
+    else:
+        paths = sorted(path for folder in folders for path in find_images(folder))
+    if not paths:
+        raise FileNotFoundError(f"no usable JPEG, PNG or WebP files found below {', '.join(folders)}")
+    return paths, pool_counts
+
+
+def make_loss(config: TrainConfig, out: Path, paths: list[str]):
+    """The loss of the configured head, as a function of (network output, true UV). The
+    classification head's rebalancing weights come from the training photos' chroma prior,
+    computed once and kept in the run folder (``chroma_prior.json``)."""
+    model = config.model
+    if model.head == "regression":
+        return lambda output, uv: colorization_loss(output, uv, config.loss_norm)
+    prior = chroma_bins.read_prior(out, model.bin_size)
+    if prior is None:
+        counts, photos = chroma_bins.count_photo_chroma(paths, model.bin_size)
+        prior = chroma_bins.write_prior(out, counts, model.bin_size, photos)
+        log.info("chroma prior from %d photos: %d bins, weights %.2f to %.2f", photos, len(counts),
+                 min(prior["weights"]), max(prior["weights"]))
+    rebalance = tf.constant(prior["weights"], tf.float32)
+    return lambda output, uv: chroma_bins.classification_loss(output, uv, model.bin_size, model.class_stride, rebalance)
+
+
+def make_finetune_optimizer(config: TrainConfig, step: tf.Variable) -> keras.optimizers.Optimizer:
+    """The optimizer of the unfrozen backbone blocks: the main one's kind, at a fraction of its rate
+    at the same global step (the schedule keeps running while the encoder is frozen)."""
+    rate, multiplier = learning_rate(config), config.finetune_lr_multiplier
+    if not 0 < multiplier <= 1 or config.finetune_start_step < 0:
+        raise ValueError("finetune_lr_multiplier must be in (0, 1] and finetune_start_step at least 0")
+    scaled = (lambda: multiplier * rate(step)) if callable(rate) else multiplier * rate
+    return make_optimizer(config, scaled)
+
+
 def load_run(run_dir: str | Path) -> tuple[TrainConfig, keras.Model, int]:
-    """The config, the model with its latest checkpoint restored, and that checkpoint's step."""
+    """The config, the U and V predictor (``uv_model``) with the latest checkpoint restored, and its step."""
     run_dir = Path(run_dir)
     config_file = run_dir / "config.json"
     if not config_file.is_file():
@@ -263,7 +357,7 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, keras.Model, int]:
         raise FileNotFoundError(f"{run_dir} has no checkpoint yet")
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial()
-    return config, model, int(step)
+    return config, uv_model(model, config.model), int(step)
 
 
 def _write_or_check_config(out: Path, config: TrainConfig) -> None:
@@ -271,7 +365,8 @@ def _write_or_check_config(out: Path, config: TrainConfig) -> None:
     wanted = config.to_dict()
     if file.exists():
         saved = json.loads(file.read_text())
-        if saved.get("model") != wanted["model"]:
+        # A run saved before a ModelConfig option existed has it at its default, which builds the same network.
+        if ModelConfig.from_dict(saved.get("model", {})).to_dict() != wanted["model"]:
             raise ValueError(f"{out} holds a run of a different model; choose another --out")
     file.write_text(json.dumps(wanted, indent=2))
 
