@@ -59,7 +59,10 @@ def test_training_resumed_after_a_kill_continues_from_the_saved_step(tmp_path):
 
     process = start(train_command(recipe(tmp_path, data, killed_run, steps)), tmp_path)
     deadline = time.monotonic() + 240
-    while not (killed_run / "checkpoints" / "ckpt-8.index").exists():
+    # The index file of ckpt-8 appears before TensorFlow's "checkpoint" state file names it: until
+    # then the saved step is still the previous one, so wait for the state file.
+    state = killed_run / "checkpoints" / "checkpoint"
+    while not (state.exists() and 'model_checkpoint_path: "ckpt-8"' in state.read_text()):
         assert process.poll() is None, process.communicate()[1][-2000:]
         assert time.monotonic() < deadline
         time.sleep(0.01)
