@@ -30,8 +30,9 @@ and ΔE2000 and the chroma ratio beside it in every table show it.
 On the development half of the Human Evaluated Colourisation Dataset (660 recolourisations rated
 for naturalness), its Kendall tau is +0.41, against +0.38 for the product of a*b* MS-SSIMs (the
 best published metric) and at most +0.30 for colorbot's other metrics (``benchmarks/hecd_tau.py``).
-Every constant above is a fixed choice, not fitted: the working size and both levels can move
-(384–640 px, levels 2–4) with tau staying within 0.41 ± 0.01 there.
+No continuous parameter was fitted; the discrete choices (levels, window, pooling) were made on
+that development half, and tau is flat around them: the working size and the levels can move
+(384–640 px, levels 2–4) with tau staying within 0.41 ± 0.01.
 """
 
 from __future__ import annotations
