@@ -115,6 +115,11 @@ def _load(paths: list[str], max_side: int, counts: DecodeCounts, check_gray: boo
             return np.zeros((1, 1, 3), np.uint8), False
         return pixels, True
 
+    return _dataset_op(load)
+
+
+def _dataset_op(load):
+    """``load`` (a photo index to (pixels, decoded?) in numpy) as a tf.data map function."""
     def load_op(index, position):
         pixels, ok = tf.numpy_function(load, [index], (tf.uint8, tf.bool), stateful=False)
         pixels.set_shape([None, None, 3])
@@ -217,10 +222,4 @@ def _legacy_load(paths: list[str], max_side: int, counts: DecodeCounts):
             return np.zeros((1, 1, 3), np.uint8), False
         return pixels, True
 
-    def load_op(index, position):
-        pixels, ok = tf.numpy_function(load, [index], (tf.uint8, tf.bool), stateful=False)
-        pixels.set_shape([None, None, 3])
-        ok.set_shape([])
-        return pixels, ok, position
-
-    return load_op
+    return _dataset_op(load)
