@@ -39,7 +39,7 @@ from eval.evaluate import GRAY_MODEL_NAME, GRAY_MODEL_VERSION
 from eval.grayscale import Tone, classify_tone
 from eval.metrics import METRICS, MetricInfo, measure, prepare_reference
 # The report's own helpers, so both reports share formatting, thumbnails and atomic writes.
-from eval.report import _json_ready, _slug, _templates, _thumbnail, mean_interval, remove_abandoned_partials, write_file
+from eval.report import json_ready, mean_interval, remove_abandoned_partials, slug, templates, thumbnail, write_file
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +305,7 @@ class _PhotoBench:
             self.summary.errors.append(message)
             return False
         if in_gallery:
-            self._thumbnail_once(output, key, _slug(entrant.name))
+            self._thumbnail_once(output, key, slug(entrant.name))
         self.store.append({
             "kind": "result", "photo": key[0], "sha256": key[1], "model": entrant.name, "version": entrant.version,
             "model_key": entrant.key, "seconds": round(seconds, 4), "width": int(truth.shape[1]),
@@ -316,7 +316,7 @@ class _PhotoBench:
 
     def _thumbnail_once(self, rgb: np.ndarray, key: tuple[str, str], role: str) -> None:
         if not (self.out_dir / "images" / _thumbnail_name(key, role)).exists():
-            _thumbnail(rgb, self.out_dir / "images", _thumbnail_name(key, role))
+            thumbnail(rgb, self.out_dir / "images", _thumbnail_name(key, role))
 
     def _fail(self, message: str) -> None:
         log.warning("%s", message)
@@ -377,8 +377,8 @@ def write_bench_report(out_dir: Path, store: ResultStore, benched: list[tuple[st
         "models": summary,
         "gallery": context["gallery"],
     }
-    write_file(out_dir / "summary.json", json.dumps(_json_ready(record), indent=2))
-    environment = _templates()
+    write_file(out_dir / "summary.json", json.dumps(json_ready(record), indent=2))
+    environment = templates()
     write_file(out_dir / "summary.md", environment.get_template("bench.md.j2").render(**context))
     index = out_dir / "index.html"
     write_file(index, environment.get_template("bench.html.j2").render(**context))
@@ -470,5 +470,5 @@ def _gallery(out_dir: Path, table: pd.DataFrame, keys: list[tuple[str, str]], mo
         values = {str(row["model"]): {name: row[name] for name in row.index if name not in _ID_COLUMNS}
                   for _, row in measured.iterrows()}
         rows.append({"photo": key[0], "name": Path(key[0]).name, "input": image("input"), "truth": image("truth"),
-                     "machines": {model: image(_slug(model)) for model in models}, "values": values})
+                     "machines": {model: image(slug(model)) for model in models}, "values": values})
     return rows

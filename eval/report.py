@@ -103,9 +103,9 @@ def write_report(
         "libraries": _library_versions(),
     }
     summary_record = {"leaderboard": leaderboard, "models": summary}
-    write_file(out_dir / "summary.json", json.dumps(_json_ready(summary_record), indent=2))
+    write_file(out_dir / "summary.json", json.dumps(json_ready(summary_record), indent=2))
     write_file(out_dir / "settings.json", json.dumps(settings_record, indent=2))
-    environment = _templates()
+    environment = templates()
     write_file(out_dir / "summary.md", environment.get_template("summary.md.j2").render(**context))
     index = out_dir / "index.html"
     write_file(index, environment.get_template("report.html.j2").render(**context))
@@ -262,14 +262,14 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
                 title=neutralise_bidi(post.title or ""),
                 link=reddit_link(post.permalink),
                 created=post.created_utc.strftime("%Y-%m-%d"),
-                original=_thumbnail(original, image_dir, f"{post.reddit_id}-original.jpg"),
-                human=_thumbnail(human, image_dir, f"{post.reddit_id}-human.jpg"),
+                original=thumbnail(original, image_dir, f"{post.reddit_id}-original.jpg"),
+                human=thumbnail(human, image_dir, f"{post.reddit_id}-human.jpg"),
                 machines={},
                 values={},
             )
         entry = gallery[post.reddit_id]
-        entry.machines[label] = _thumbnail(
-            decode(colorization.image.data), image_dir, f"{post.reddit_id}-{_slug(label)}.jpg"
+        entry.machines[label] = thumbnail(
+            decode(colorization.image.data), image_dir, f"{post.reddit_id}-{slug(label)}.jpg"
         )
         entry.values[label] = values
     columns = ["reddit_id", "created_utc", "permalink", "model", "model_name", "model_version", "model_identity",
@@ -277,7 +277,7 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
     return pd.DataFrame.from_records(records, columns=columns), list(gallery.values()), refused
 
 
-def _thumbnail(rgb: np.ndarray, image_dir: Path, name: str) -> str:
+def thumbnail(rgb: np.ndarray, image_dir: Path, name: str) -> str:
     image = PIL.Image.fromarray(rgb)
     image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     buffer = io.BytesIO()
@@ -291,7 +291,7 @@ def reddit_link(permalink: str | None) -> str | None:
     return REDDIT + permalink if permalink and _PERMALINK.fullmatch(permalink) else None
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
@@ -355,12 +355,12 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """NaN and infinities become null, which JSON can hold."""
     if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
+        return {key: json_ready(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_json_ready(item) for item in value]
+        return [json_ready(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -383,7 +383,7 @@ def _format(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
-def _templates() -> jinja2.Environment:
+def templates() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("eval", "templates"),
         autoescape=jinja2.select_autoescape(["html.j2"], default_for_string=False),
@@ -393,5 +393,5 @@ def _templates() -> jinja2.Environment:
     environment.filters["num"] = _format
     environment.filters["percent"] = _percent
     environment.filters["attr_number"] = lambda value: repr(float(value)) if _finite(value) else ""
-    environment.filters["json_values"] = lambda values: json.dumps(_json_ready(values), ensure_ascii=False)
+    environment.filters["json_values"] = lambda values: json.dumps(json_ready(values), ensure_ascii=False)
     return environment
