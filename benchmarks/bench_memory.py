@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from synthetic_photos import synthetic_photo  # noqa: E402 - the tests' photo factory, found beside them
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.factories import synthetic_photo  # noqa: E402 - the tests' photo factory
 
 COUNTS = (50, 200)
 TOLERANCE = 0.10

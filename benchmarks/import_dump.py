@@ -4,7 +4,7 @@ Run by hand:  .venv/bin/python benchmarks/import_dump.py [--sizes 20,200] [--sha
 
 Writes zstd NDJSON submission dumps of about each size (compressed), mostly posts of thousands of
 other subreddits with ``--share`` of r/colorization image posts mixed in (the tests' generator,
-``tests/dump_files.py``: varied ids, authors, titles, text and links, so they compress about as a
+``tests/factories/reddit.py``: varied ids, authors, titles, text and links, so they compress about as a
 real month does), then runs ``colorbot import`` on each in its own process into a fresh SQLite
 file, and prints lines, posts stored, seconds, objects/s and the process's peak RSS (``wait4``),
 then imports the smallest file again to show the rerun stores nothing.
@@ -30,9 +30,8 @@ from pathlib import Path
 import zstandard
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
-from dump_files import filler_objects  # noqa: E402 - the tests' dump generator, found beside them
+from tests.factories import filler_objects  # noqa: E402 - the tests' dump generator
 
 
 def write_sized_dump(path: Path, megabytes: float, share: float, window_log: int, level: int, seed: int) -> dict:

@@ -12,7 +12,6 @@ Prints posts/s and the peak memory (Python allocations via tracemalloc, and the 
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import resource
 import sys
@@ -22,7 +21,6 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-import PIL.Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -32,38 +30,20 @@ from bot.scrape import scrape_job  # noqa: E402
 from bot.settings import DownloadSettings, RedditSettings  # noqa: E402
 from db import make_engine, migrate, session_factory  # noqa: E402
 from db.store import job_run, post_state_counts  # noqa: E402
+from tests.factories import color_scene, composite_file, encoded, gray_copy  # noqa: E402
 
 
-def scene(seed: int, width: int = 480, height: int = 360) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    rgb = np.stack([90 + 0.3 * y, 140 + 0.2 * x * 0.5, 200 - 0.3 * y], axis=-1)
-    for _ in range(6):
-        x0, y0 = rng.integers(0, width - 60), rng.integers(0, height - 60)
-        rgb[y0 : y0 + rng.integers(20, 60), x0 : x0 + rng.integers(20, 60)] = rng.integers(30, 230, 3)
-    rgb += rng.normal(0, 2.0, rgb.shape)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
-
-
-def encode(rgb: np.ndarray, fmt: str = "JPEG") -> bytes:
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(rgb).save(buffer, fmt, quality=90)
-    return buffer.getvalue()
-
-
-def gray(rgb: np.ndarray) -> np.ndarray:
-    luma = (rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
-    return np.repeat(luma[..., None], 3, axis=-1)
+def encode(rgb: np.ndarray) -> bytes:
+    return encoded(rgb, "JPEG", quality=90)
 
 
 def compose(original: bytes, colorized: bytes) -> bytes:
-    halves = [np.asarray(PIL.Image.open(io.BytesIO(data)).convert("RGB")) for data in (original, colorized)]
-    return encode(np.concatenate(halves, axis=1))
+    return composite_file(original, colorized, "JPEG", quality=90)
 
 
 def make_snapshot(posts: int, distinct: int) -> Snapshot:
-    scenes = [scene(seed) for seed in range(distinct)]
-    pairs = [(encode(gray(rgb)), encode(rgb)) for rgb in scenes]
+    scenes = [color_scene(seed, 480, 360) for seed in range(distinct)]
+    pairs = [(encode(gray_copy(rgb)), encode(rgb)) for rgb in scenes]
     return build_snapshot((pairs[n % distinct] for n in range(posts)), compose=compose)
 
 

@@ -78,8 +78,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.scrape import compose, encode, gray  # noqa: E402
+from benchmarks.scrape import compose, encode  # noqa: E402
 from bot.replay import Fault, FaultPlan, ReplayServer, Snapshot, bomb_png, build_snapshot  # noqa: E402
+from tests.factories import gray_copy  # noqa: E402
 
 STATE_RANK = {"new": 0, "fetched": 1, "colorized": 2, "evaluated": 3, "replied": 4, "skipped": 5}
 PENDING_STATES = ("new", "fetched", "colorized")
@@ -263,7 +264,7 @@ LAYOUT_COUNT = 3  # build_snapshot's default layouts, in turn: gallery, composit
 
 def build_soak_snapshot(plan: SoakPlan) -> tuple[Snapshot, Designed]:
     scenes = [textured_scene(plan.seed * 100_000 + n, plan.width, plan.height) for n in range(plan.distinct)]
-    pairs = [(encode(gray(rgb)), encode(rgb)) for rgb in scenes]
+    pairs = [(encode(gray_copy(rgb)), encode(rgb)) for rgb in scenes]
     snapshot = build_snapshot((pairs[n % plan.distinct] for n in range(plan.posts)),
                               compose=functools.lru_cache(maxsize=None)(compose))  # same pair, same composite
     rng = random.Random(plan.seed)

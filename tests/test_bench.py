@@ -21,7 +21,7 @@ import eval.bench as bench
 from eval.bench import RESULTS_FILE, BenchBusyError, ResultStore, run_bench, to_gray
 from colorizer.images import decode as decode_rgb
 
-from synthetic_photos import synthetic_photo
+from tests.factories import synthetic_photo, write_synthetic_folder
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,8 @@ class Tint:
 
 
 def write_photos(folder: Path, count: int, size: int = 48, seed: int = 0) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for number in range(count):
-        path = folder / f"photo-{number:02d}.png"
-        PIL.Image.fromarray(synthetic_photo(rng, size)).save(path)
-        paths.append(path)
-    return paths
+    write_synthetic_folder(folder, count, seed, size, name="photo-{:02d}.png")
+    return [folder / f"photo-{number:02d}.png" for number in range(count)]
 
 
 def truths_of(paths: list[Path]) -> list[np.ndarray]:

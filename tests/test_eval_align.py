@@ -9,7 +9,7 @@ from skimage.color import hsv2rgb, rgb2hsv
 from eval.align import align, transform_rotation_deg, transform_scale
 from eval.metrics import all_metrics
 from eval.settings import EvalSettings
-from eval_images import gray_copy
+from tests.factories import gray_copy
 
 
 def similarity(scale: float, degrees: float) -> np.ndarray:

@@ -4,8 +4,7 @@ import skimage.data
 from click.testing import CliRunner
 
 from colorbot.cli import cli
-from test_eval_evaluate import add_post
-from eval_images import gray_copy
+from tests.factories import add_post, gray_copy
 
 
 def test_evaluate_then_report(sessions, db_url, tmp_path):

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from colorbot.cli import cli
 from eval.metrics import METRICS
-from eval_images import gray_copy
+from tests.factories import gray_copy
 
 
 def _save(path, rgb: np.ndarray) -> str:

@@ -1,42 +1,19 @@
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 
 import numpy as np
-import PIL.Image
 import pytest
 import skimage.data
 from sqlalchemy import func, select
 
 from colorizer.images import examine
-from db.models import Alignment, Colorization, ImageRole, Metric, Model, Post, PostImage, PostState
+from db.models import Alignment, Colorization, Metric, Model, Post, PostImage, PostState
 from db.store import get_or_create_model, store_image
 from eval.evaluate import GRAY_MODEL_NAME, UNALIGNED_PREFIX, ensure_gray_baseline, evaluate_pending
 from eval.metrics import METRICS
 from eval.settings import EvalSettings
-from eval_images import gray_copy
-
-
-def png(rgb: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def add_post(session, reddit_id: str, original: np.ndarray, human: np.ndarray, machine: np.ndarray | None) -> int:
-    """A colorized post with its original, its human colorization and (optionally) a model's."""
-    post = Post(reddit_id=reddit_id, subreddit="colorization", created_utc=datetime(2024, 5, 1, tzinfo=timezone.utc))
-    post.state = PostState.COLORIZED.value
-    session.add(post)
-    session.flush()
-    for role, rgb in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human)):
-        session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(png(rgb))).id, role=role.value))
-    if machine is not None:
-        model = get_or_create_model(session, name="resenc", version="test")
-        image = store_image(session, examine(png(machine)))
-        session.add(Colorization(post_id=post.id, model_id=model.id, image_id=image.id, seconds=1.5))
-    return post.id
+from tests.factories import add_encoded_post, add_post, gray_copy, png
 
 
 @pytest.fixture(scope="module")
@@ -195,17 +172,6 @@ def test_a_database_error_fails_the_run_and_counts_against_no_post(sessions, ast
     with sessions() as session:
         post = session.get(Post, post_id)
         assert (post.state, post.attempts, post.last_error) == (PostState.COLORIZED.value, 0, None)
-
-
-def add_encoded_post(session, reddit_id: str, original: bytes, human: bytes) -> int:
-    """A colorized post whose original and human colorization are these files, as downloaded."""
-    post = Post(reddit_id=reddit_id, subreddit="colorization", created_utc=datetime(2024, 5, 1, tzinfo=timezone.utc))
-    post.state = PostState.COLORIZED.value
-    session.add(post)
-    session.flush()
-    for role, data in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human)):
-        session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(data)).id, role=role.value))
-    return post.id
 
 
 def test_a_sixteen_bit_original_is_measured_like_its_eight_bit_twin(sessions, astronaut):

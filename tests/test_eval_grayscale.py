@@ -5,7 +5,7 @@ import pytest
 import skimage.data
 
 from eval.grayscale import Tone, classify_tone
-from eval_images import cyanotype, faded, gray_copy, sepia, with_noise
+from tests.factories import cyanotype, faded, gray_copy, sepia, with_noise
 
 PHOTOS = ["astronaut", "coffee", "rocket"]
 

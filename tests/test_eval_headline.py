@@ -11,7 +11,7 @@ import skimage.data
 
 from eval.headline import prepare_pyramid
 from eval.metrics import measure, prepare_reference
-from eval_images import gray_copy, sepia
+from tests.factories import gray_copy, sepia
 
 
 def _photo() -> np.ndarray:

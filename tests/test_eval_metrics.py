@@ -25,7 +25,7 @@ from eval.metrics import (
     rgb_to_lab,
     uv_distances,
 )
-from eval_images import gray_copy
+from tests.factories import gray_copy
 
 # Sharma, Wu and Dalal (2005), Table 1: L1 a1 b1 L2 a2 b2 ΔE00.
 SHARMA_PAIRS = [

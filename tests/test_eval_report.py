@@ -16,8 +16,7 @@ from db.store import get_or_create_model, store_image
 from eval.evaluate import evaluate_pending
 from eval.metrics import HEADLINE_METRIC, METRICS
 from eval.report import ReportFilter, mean_interval, write_report
-from eval_images import gray_copy
-from test_eval_evaluate import add_post, png
+from tests.factories import add_post, gray_copy, png
 
 
 def small(name: str) -> np.ndarray:

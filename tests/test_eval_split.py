@@ -6,17 +6,9 @@ import pytest
 import skimage.data
 
 from eval.split import NotACompositeError, _locate_seam, split_composite, trim_blank_borders
-from eval_images import cyanotype, faded, gray_copy, sepia
-from test_bot.photos import color_scene
+from tests.factories import color_scene, cyanotype, faded, gray_copy, sepia, side_by_side
 
 WHITE, BLACK = 255, 0
-
-
-def side_by_side(left: np.ndarray, right: np.ndarray, divider: int = 0, border: int = 0, fill: int = WHITE):
-    """Two pictures of equal height next to each other, optionally with a divider and a frame."""
-    parts = [left] + ([np.full((left.shape[0], divider, 3), fill, np.uint8)] if divider else []) + [right]
-    composite = np.concatenate(parts, axis=1)
-    return np.pad(composite, ((border, border), (border, border), (0, 0)), constant_values=fill)
 
 
 def assert_seam_near(found: int, expected: int, length: int) -> None:

@@ -27,7 +27,7 @@ from colorizer.serve import ModelServer, ServeSettings
 from db import Colorization, Image, ImageRole, Post, PostImage, PostState
 from db.store import advance_post, store_image
 from eval.evaluate import original_and_human
-from image_files import AWKWARD, SCENE, animation, corrupt_exif_jpeg, encoded, exif_rotated_jpeg, with_alpha
+from tests.factories import AWKWARD, SCENE, animation, corrupt_exif_jpeg, encoded, exif_rotated_jpeg, with_alpha
 
 # -- what the decoder makes of each awkward file -------------------------------------------------
 

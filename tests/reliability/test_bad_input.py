@@ -23,11 +23,9 @@ import io
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +37,7 @@ from click.testing import CliRunner
 from bot.replay import bomb_png
 from colorbot.cli import cli
 from colorizer.serve import ModelServer, ServeSettings
-from image_files import corrupt_exif_jpeg
+from tests.factories import corrupt_exif_jpeg, encoded, gradient_scene, luma, rgb16_png
 
 COMMAND_TIMEOUT_S = 180  # a hang (a bomb decoded, a blocking read) fails the test instead of the run
 
@@ -58,35 +56,6 @@ def lines_about(stderr: str, path: Path | str) -> list[str]:
 # -- images -------------------------------------------------------------------------------------
 
 
-def encoded(image: PIL.Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def scene(height: int = 72, width: int = 96) -> np.ndarray:
-    """A colour photo stand-in with structure in its luminance (so luminance checks mean something)."""
-    y, x = np.mgrid[0:height, 0:width]
-    return np.stack([(x * 255 // width), (y * 255 // height), ((x + y) * 3) % 256], axis=-1).astype(np.uint8)
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
-
-
-def rgb16_png(pixels: np.ndarray) -> bytes:
-    """A 48-bit RGB PNG (Pillow reads these but cannot write them)."""
-    height, width, _ = pixels.shape
-    rows = pixels.astype(">u2")
-    raw = b"".join(b"\x00" + rows[row].tobytes() for row in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b"")
-
-
 FRAME_LEVELS = (40, 210)  # the first frame dark, the second light: the output shows which was used
 
 
@@ -95,7 +64,7 @@ def animation(fmt: str) -> bytes:
     return encoded(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
-PHOTO = scene()
+PHOTO = gradient_scene()
 PHOTO_JPEG = encoded(PIL.Image.fromarray(PHOTO), "JPEG", quality=95)
 PHOTO_PNG = encoded(PIL.Image.fromarray(PHOTO), "PNG")
 GRAY16 = (luma(PHOTO) * 257).astype(np.uint16)  # full 16-bit range: clipping to 8 bits would show

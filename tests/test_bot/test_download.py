@@ -15,14 +15,13 @@ from bot.download import (
 from bot.replay import Fault, bomb_png
 from bot.settings import DownloadSettings
 
-from image_files import corrupt_exif_jpeg
 
-from .photos import color_scene, encode
+from tests.factories import color_scene, corrupt_exif_jpeg, encoded
 
 
 @pytest.fixture
 def photo(server):
-    data = encode(color_scene(3))
+    data = encoded(color_scene(3))
     server.add_image("photo.png", data)
     return data
 
@@ -147,7 +146,7 @@ def test_not_found_is_not_retried(server):
 def test_image_headers_of_every_accepted_format():
     scene = color_scene(1, 64, 48)
     for fmt, name in (("PNG", "png"), ("JPEG", "jpeg"), ("WEBP", "webp"), ("GIF", "gif")):
-        assert image_header(encode(scene, fmt)) == (name, 64, 48)
+        assert image_header(encoded(scene, fmt)) == (name, 64, 48)
     assert image_header(b"\x89PNG\r\n") is None  # needs more bytes
     with pytest.raises(ValueError):
         image_header(b"<!doctype html><html>")
@@ -161,7 +160,7 @@ def test_a_video_behind_an_image_link_is_refused_not_retried(server):
     assert server.count("/i/clip.mp4") == 1
 
 
-TIFF = encode(color_scene(4, 64, 48), "TIFF")
+TIFF = encoded(color_scene(4, 64, 48), "TIFF")
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
 HTML = b"<!doctype html><html><head><title>Imgur</title></head><body>gone</body></html>"
 

@@ -19,10 +19,10 @@ from bot.dumps import DumpError, DumpImporter, DumpReader
 from bot.settings import RedditSettings
 from db.models import Post, PostComment, PostImage
 
-from dump_files import (filler_objects, new_comment, new_gallery, new_post, old_comment, old_post, t3, write_dump)
 
 from .conftest import Harness
-from .photos import color_scene, encode, gray_of
+from tests.factories import (color_scene, encoded, filler_objects, gray_copy, new_comment, new_gallery, new_post, old_comment,
+                             old_post, t3, write_dump)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -322,7 +322,7 @@ def test_only_the_posters_comments_with_links_under_waiting_posts_are_kept(tmp_p
 def test_an_imported_post_is_refreshed_and_fetched_by_the_scrape_step(tmp_path, server, sessions):
     """The scrape step asks Reddit for the post now (score, removal) and finds the original in the
     poster's comment from the dump, deleted from Reddit since."""
-    original, colorized = encode(gray_of(color_scene(21))), encode(color_scene(21))
+    original, colorized = encoded(gray_copy(color_scene(21))), encoded(color_scene(21))
     server.add_image("h1.png", colorized)
     server.add_image("h1-bw.png", original)
     base = server.base_url

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
@@ -10,7 +9,6 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import PIL.Image
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
@@ -25,6 +23,7 @@ from colorbot.schedule import default_jobs
 from colorizer.images import examine
 from db.models import Colorization, Metric, Post, PostState, Reply, ReplyStatus
 from db.store import get_or_create_model, store_image
+from tests.factories import flat_png
 
 BOT = "colorbot-tests"
 PASSWORD = "replay-password"
@@ -32,9 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _png(color=(180, 90, 30)) -> bytes:
-    buffer = io.BytesIO()
-    PIL.Image.new("RGB", (16, 12), color).save(buffer, "PNG")
-    return buffer.getvalue()
+    return flat_png(16, 12, color)
 
 
 def seed(server, sessions, reddit_id: str, *, age_h: float = 1.0, title: str = "Snake Charmer, Morocco, 1950",

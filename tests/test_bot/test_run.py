@@ -18,7 +18,7 @@ from colorbot.schedule import Job, JobContext, run_forever, run_once
 from db import make_engine, session_factory
 from db.models import JobRun, Post
 
-from .photos import pair, side_by_side
+from tests.factories import composite_file, pair
 from bot.replay import build_snapshot
 
 
@@ -38,7 +38,7 @@ def env_for(server, db_url: str, **extra: str) -> dict[str, str]:
 
 
 def fill(server, count=3):
-    snapshot = build_snapshot([pair(seed) for seed in range(count)], compose=side_by_side)
+    snapshot = build_snapshot([pair(seed) for seed in range(count)], compose=composite_file)
     for post in reversed(snapshot.posts):
         server.add_post(post, snapshot.comments.get(post["id"]))
     for name, data in snapshot.images.items():

@@ -14,10 +14,9 @@ from bot.scrape import RateLimitedError
 from colorizer.images import decode
 from db.models import Image, JobRun, Post, PostImage
 from eval.split import split_composite
-from image_files import exif_rotated_jpeg
 
 from .conftest import Harness
-from .photos import encode, gray_of, color_scene, pair, side_by_side
+from tests.factories import color_scene, composite_file, encoded, exif_rotated_jpeg, gray_copy, pair
 
 
 def posts(sessions) -> dict[str, Post]:
@@ -41,7 +40,7 @@ def runs(sessions) -> list[JobRun]:
 @pytest.fixture
 def layouts_server(server):
     pairs = [pair(seed) for seed in range(4)]
-    snapshot = build_snapshot(pairs, layouts=["gallery", "composite", "comment-link", "single"], compose=side_by_side)
+    snapshot = build_snapshot(pairs, layouts=["gallery", "composite", "comment-link", "single"], compose=composite_file)
     for post in reversed(snapshot.posts):
         server.add_post(post, snapshot.comments.get(post["id"]))
     for name, data in snapshot.images.items():
@@ -91,7 +90,7 @@ def test_paging_past_100_posts(harness, sessions, server):
 
 
 def test_skipped_kinds_are_stored_with_reasons(harness, sessions, server):
-    url = server.add_image("c.png", encode(color_scene(5)))
+    url = server.add_image("c.png", encoded(color_scene(5)))
     server.add_post(t3("rm1", removed_by_category="moderator", selftext="[removed]"))
     server.add_post(t3("dl1", author=None, removed_by_category="deleted", selftext="[deleted]"))
     server.add_post(t3("xp1", crosspost_parent="t3_zz9", crosspost_parent_list=[t3("zz9", subreddit="pics")]))
@@ -211,7 +210,7 @@ def test_private_and_banned_subreddits_fail_the_run_with_a_reason(harness, sessi
 
 
 def test_comment_link_needs_the_authors_comment(harness, sessions, server):
-    original, colorized = encode(gray_of(color_scene(7))), encode(color_scene(7))
+    original, colorized = encoded(gray_copy(color_scene(7))), encoded(color_scene(7))
     server.add_image("cl.png", colorized)
     server.add_image("cl-bw.png", original)
     server.add_post(
@@ -244,7 +243,7 @@ def source_urls(sessions, reddit_id: str) -> dict[str, str]:
 
 
 def test_deleted_and_removed_posts_as_praw_reads_them_are_skipped_without_a_download(harness, sessions, server):
-    server.add_image("live.png", encode(color_scene(21)))
+    server.add_image("live.png", encoded(color_scene(21)))
     # How Reddit shows a post its author deleted: removed_by_category is null; PRAW makes the author None.
     server.add_post(as_deleted(image_post("dl2", "{base}/i/live.png")))
     server.add_post(as_deleted(image_post("dl3", "{base}/i/live.png", extra={"selftext": ""})) | {"selftext": ""})
@@ -309,7 +308,7 @@ def test_a_gallery_never_done_processing_is_decided_from_its_final_items_on_the_
 
 
 def test_raw_json_urls_reach_the_fetcher_and_the_database_as_sent(harness, sessions, server):
-    original, colorized = encode(gray_of(color_scene(17))), encode(color_scene(17))
+    original, colorized = encoded(gray_copy(color_scene(17))), encoded(color_scene(17))
     server.add_image("rj.png", colorized)
     server.add_image("rj-bw.png", original)
     image = "{base}/i/rj.png?width=640&region=eu&format=png"
@@ -338,7 +337,7 @@ def test_a_text_post_with_inline_images_is_read_like_a_gallery(harness, sessions
 
 def _busy_thread(server, post_id: str, original_name: str) -> None:
     """Forty strangers' comments, then the poster's "thanks" with the original in a reply to a reply."""
-    original, colorized = encode(gray_of(color_scene(23))), encode(color_scene(23))
+    original, colorized = encoded(gray_copy(color_scene(23))), encoded(color_scene(23))
     server.add_image(f"{post_id}.png", colorized)
     server.add_image(original_name, original)
     chatter = [t1(f"s{number:02d}", post_id, f"Great work #{number}", author=f"fan{number}") for number in range(40)]
@@ -363,8 +362,8 @@ def test_comment_expansions_are_bounded_and_skipped_when_the_link_is_in_sight(se
     harness = Harness(server, sessions, comment_expansions=1)
     server.comment_limit, server.comment_depth = 20, 2
     _busy_thread(server, "bt2", "bt2-bw.png")  # needs two expansions: more than allowed
-    visible = encode(gray_of(color_scene(29)))
-    server.add_image("bt3.png", encode(color_scene(29)))
+    visible = encoded(gray_copy(color_scene(29)))
+    server.add_image("bt3.png", encoded(color_scene(29)))
     server.add_image("bt3-bw.png", visible)
     chatter = [t1(f"v{number:02d}", "bt3", "Nice", author=f"fan{number}") for number in range(40)]
     server.add_post(image_post("bt3", "{base}/i/bt3.png", author="op", num_comments=41),
@@ -379,7 +378,7 @@ def test_comment_expansions_are_bounded_and_skipped_when_the_link_is_in_sight(se
 
 def test_a_tiff_served_as_an_image_skips_the_post_at_once_with_the_reason(harness, sessions, server):
     path = _one_image_post(server)
-    server.add_image(path.removeprefix("/i/"), encode(color_scene(4, 64, 48), "TIFF"))  # as image/png
+    server.add_image(path.removeprefix("/i/"), encoded(color_scene(4, 64, 48), "TIFF"))  # as image/png
     report = harness.scrape()
     post = posts(sessions)["g1"]
     assert (post.state, post.attempts, report.skipped) == ("skipped", 0, 1)
@@ -388,7 +387,7 @@ def test_a_tiff_served_as_an_image_skips_the_post_at_once_with_the_reason(harnes
 
 def test_a_composite_with_an_exif_orientation_is_split_upright(harness, sessions, server):
     original, colorized = pair(12)
-    upright = decode(side_by_side(original, colorized))  # 480 wide, 180 high: gray left, colour right
+    upright = decode(composite_file(original, colorized))  # 480 wide, 180 high: gray left, colour right
     server.add_image("turned.jpg", exif_rotated_jpeg(upright))
     server.add_post(image_post("turned", f"{server.base_url}/i/turned.jpg"))
     harness.scrape()

@@ -18,7 +18,7 @@ from colorizer.color import rgb_to_yuv
 from colorizer.export import MODEL_INFO, ExportedModel
 from colorizer.model import ModelConfig
 from colorizer.train import TrainConfig, split_calibration, train
-from synthetic_photos import write_synthetic_folder
+from tests.factories import write_synthetic_folder
 
 ORANGE = (200, 120, 60)
 

@@ -14,6 +14,7 @@ import tensorflow as tf
 from colorizer.export import MODEL_INFO, ExportedModel, export_model
 from colorizer.inference import Colorizer, UnreadableImageError, guided_upsample, load_rgb
 from colorizer.model import ModelConfig, build_model
+from tests.factories import encoded
 
 CONFIG = ModelConfig(backbone="tiny", weights=None, input_size=64)
 
@@ -35,10 +36,7 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return skimage.color.rgb2yuv(rgb)[..., 0]
 
 
-def encoded(image: PIL.Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
+
 
 
 @pytest.mark.parametrize("upsampling", ["guided", "bilinear"])

@@ -19,7 +19,7 @@ from colorizer.client import LocalColorizer
 from colorizer.export import MODEL_INFO, WEIGHTS_FILE
 from colorizer.model import ModelConfig, build_model, finetune_variables, uv_model
 from colorizer.train import TrainConfig, load_run, train
-from synthetic_photos import write_synthetic_folder
+from tests.factories import write_synthetic_folder
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = dict(backbone="tiny", weights=None, input_size=64, tiny_widths=[8, 8, 16, 16, 16])

@@ -14,7 +14,7 @@ import numpy as np
 
 from colorizer.model import ModelConfig
 from colorizer.train import TrainConfig, load_run, train
-from synthetic_photos import write_synthetic_folder
+from tests.factories import write_synthetic_folder
 
 REPO = Path(__file__).resolve().parents[2]
 

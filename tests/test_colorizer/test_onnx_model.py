@@ -21,7 +21,7 @@ from colorizer.client import open_colorizers
 from colorizer.inference import Colorizer
 from colorizer.onnx_model import OnnxColorizer, OnnxModelError, read_declaration
 from colorizer.settings import ModelSpec, OnnxDeclaration
-from onnx_networks import (
+from tests.onnx_networks import (
     DDCOLOR_DECLARATION,
     Y_UV_DECLARATION,
     ZHANG_DECLARATION,

@@ -12,7 +12,7 @@ import pytest
 
 from colorizer import pool
 from colorizer.pool import POOL_FILE, difference_hash, pooled_photos, read_manifest
-from synthetic_photos import synthetic_photo
+from tests.factories import synthetic_photo
 
 
 def photo(seed: int) -> np.ndarray:

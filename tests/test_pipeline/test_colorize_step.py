@@ -19,8 +19,7 @@ from colorizer.images import examine
 from colorizer.serve import ModelServer, ServeSettings
 from db import Colorization, Image, ImageRole, Post, PostImage, PostState
 from db.store import advance_post, store_image
-from image_files import corrupt_exif_jpeg, encoded
-from test_bot.photos import color_scene
+from tests.factories import color_scene, corrupt_exif_jpeg, encoded
 
 
 class FlakyColorizer:

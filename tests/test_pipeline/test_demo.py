@@ -12,7 +12,7 @@ import json
 import pytest
 
 from colorbot.demo import DEMO_PHOTOS
-from onnx_networks import (DDCOLOR_DECLARATION, Y_UV_DECLARATION, ZHANG_DECLARATION, ddcolor_style, write_network,
+from tests.onnx_networks import (DDCOLOR_DECLARATION, Y_UV_DECLARATION, ZHANG_DECLARATION, ddcolor_style, write_network,
                            y_to_uv_nhwc, zhang_style)
 
 # One ONNX network per convention, declared by its sidecar file, beside the exported model.

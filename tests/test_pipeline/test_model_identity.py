@@ -22,8 +22,7 @@ from db.models import Model, Post, PostState
 from db.store import ModelIdentityClash
 from eval.evaluate import evaluate_pending
 from eval.report import write_report
-from eval_images import gray_copy
-from test_eval_evaluate import add_post
+from tests.factories import add_post, gray_copy
 
 CONFIG = ModelConfig(backbone="tiny", weights=None, input_size=64, tiny_widths=[8, 8, 16, 16, 16])
 

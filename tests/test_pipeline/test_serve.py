@@ -19,6 +19,7 @@ import skimage.data
 from colorizer.client import LocalColorizer, ModelChangedError, RemoteColorizer, RemoteColorizerError
 from colorizer.inference import encode_png
 from colorizer.serve import ModelServer, ServeSettings
+from tests.factories import flat_png
 
 
 @pytest.fixture(scope="module")
@@ -198,13 +199,6 @@ def test_stopping_finishes_requests_already_accepted(model):
 
 
 # -- admission: the server cannot be flooded ---------------------------------------------------------
-
-def flat_png(width: int, height: int) -> bytes:
-    """A PNG of many pixels in few bytes, as a flood would send."""
-    buffer = io.BytesIO()
-    PIL.Image.new("RGB", (width, height), (90, 90, 90)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
 
 def png_body(*payloads: bytes) -> str:
     return json.dumps({"instances": [{"b64": base64.b64encode(payload).decode()} for payload in payloads]})

@@ -1,28 +1,54 @@
-"""Image files that decoders disagree on: EXIF orientation, alpha, 16 bits, palette, CMYK, animation.
+"""Encoded image files: photos as PNG/JPEG/... bytes, and the files decoders disagree on (EXIF
+orientation, alpha, 16 bits, palette, CMYK, animation, a corrupt EXIF block).
 
-Each ``AWKWARD`` entry is the bytes of a small photo stand-in with structure in its luminance, so a
-rotation, a clipped bit depth or a dropped alpha channel shows in the pixels. ``corrupt_exif_jpeg``
-is a JPEG whose EXIF block makes Pillow's ``exif_transpose`` raise.
+Everything is written by Pillow except what Pillow cannot write (48-bit RGB PNG) or must not write
+correctly (a damaged EXIF block): those few are built byte by byte here, and only here.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import zlib
 
 import numpy as np
 import PIL.Image
 
-from test_bot.photos import color_scene
+from colorizer.images import decode
+
+from .photos import color_scene, gray_copy, luma, side_by_side
 
 ORIENTATION = 0x0112
 ROTATE_TO_DISPLAY = 6  # EXIF orientation: the stored pixels must be turned 90° clockwise to be upright
 
 
-def encoded(image: PIL.Image.Image, fmt: str, **options) -> bytes:
+def encoded(picture: PIL.Image.Image | np.ndarray, fmt: str = "PNG", **options) -> bytes:
+    """``picture`` (a Pillow image or a uint8/uint16 array) saved as ``fmt`` with Pillow's ``options``."""
+    image = PIL.Image.fromarray(picture) if isinstance(picture, np.ndarray) else picture
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+def png(rgb: np.ndarray) -> bytes:
+    return encoded(rgb, "PNG")
+
+
+def flat_png(width: int, height: int, color: tuple[int, int, int] = (90, 90, 90)) -> bytes:
+    """A PNG of one colour: many pixels in few bytes, as a flood would send."""
+    return encoded(PIL.Image.new("RGB", (width, height), color), "PNG")
+
+
+def pair(seed: int, fmt: str = "PNG") -> tuple[bytes, bytes]:
+    """(original, colorization) of one colour scene as encoded bytes: its gray copy and itself."""
+    scene = color_scene(seed)
+    options = {"quality": 92} if fmt == "JPEG" else {}
+    return encoded(gray_copy(scene), fmt, **options), encoded(scene, fmt, **options)
+
+
+def composite_file(original: bytes, colorized: bytes, fmt: str = "PNG", **options) -> bytes:
+    """The composite a colourist posts: original on the left, colorization on the right."""
+    return encoded(side_by_side(decode(original), decode(colorized)), fmt, **options)
 
 
 def exif_rotated_jpeg(upright: np.ndarray, quality: int = 95) -> bytes:
@@ -41,8 +67,7 @@ def corrupt_exif_jpeg(rgb: np.ndarray | None = None) -> bytes:
     exif = PIL.Image.Exif()
     exif[ORIENTATION] = ROTATE_TO_DISPLAY
     exif[0x011A] = 72.0  # XResolution
-    image = PIL.Image.fromarray(color_scene(5, 48, 32) if rgb is None else rgb)
-    data = bytearray(encoded(image, "JPEG", quality=90, exif=exif.tobytes()))
+    data = bytearray(encoded(color_scene(5, 48, 32) if rgb is None else rgb, "JPEG", quality=90, exif=exif.tobytes()))
     tiff = data.index(b"Exif\x00\x00") + 6
     order = ">" if data[tiff:tiff + 2] == b"MM" else "<"
     first_ifd = tiff + struct.unpack(order + "I", data[tiff + 4:tiff + 8])[0]
@@ -72,8 +97,21 @@ def with_alpha(rgb: np.ndarray, mode: str) -> bytes:
 
 def gray16_png(rgb: np.ndarray) -> bytes:
     """A 16-bit grayscale PNG using the whole 16-bit range (clipping it to 8 bits would show)."""
-    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    return encoded(PIL.Image.fromarray(np.round(luma * 257).astype(np.uint16)), "PNG")
+    return encoded(np.round(luma(rgb) * 257).astype(np.uint16), "PNG")
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+
+def rgb16_png(pixels: np.ndarray) -> bytes:
+    """A 48-bit RGB PNG of uint16 ``pixels`` (Pillow reads these but cannot write them)."""
+    height, width, _ = pixels.shape
+    rows = pixels.astype(">u2")
+    raw = b"".join(b"\x00" + rows[row].tobytes() for row in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(raw))
+            + _png_chunk(b"IEND", b""))
 
 
 def animation(rgb: np.ndarray, fmt: str) -> bytes:
