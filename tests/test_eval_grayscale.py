@@ -5,7 +5,7 @@ import pytest
 import skimage.data
 from skimage.color import lab2rgb, rgb2lab
 
-from eval.grayscale import Tone, classify_tone
+from eval.grayscale import ANALYSIS_SIDE, Tone, analysis_lab, classify_tone
 from tests.factories import cyanotype, faded, gray_copy, sepia, with_noise
 
 PHOTOS = ["astronaut", "coffee", "rocket"]
@@ -72,3 +72,10 @@ def test_the_gray_limit_sits_between_a_faint_and_a_slight_tint():
     photo = skimage.data.astronaut()[::2, ::2]
     assert classify_tone(_uniformly_tinted(photo, 4.5)) is Tone.GRAY
     assert classify_tone(_uniformly_tinted(photo, 5.5)) is Tone.TINTED
+
+
+def test_the_analysis_copy_is_shrunk_to_its_side_and_never_enlarged():
+    big = np.kron(skimage.data.chelsea(), np.ones((4, 4, 1), np.uint8))  # 1200 × 1804
+    assert max(analysis_lab(big).shape[:2]) == ANALYSIS_SIDE
+    small = skimage.data.astronaut()[:200, :180]
+    assert analysis_lab(small).shape == small.shape
