@@ -29,7 +29,7 @@ done
 "$MUTMUT" results --all true | awk -v wanted="${modules[*]}" '
     BEGIN { n = split(wanted, list, " "); for (i = 1; i <= n; i++) keep[list[i]] = 1 }
     {
-        name = $1; sub(/:$/, "", name); status = $2
+        name = $1; sub(/:$/, "", name); status = $0; sub(/^[^:]*: /, "", status)
         module = ""
         for (m in keep) if (index(name, m ".x") == 1) module = m
         if (module == "") next
