@@ -6,7 +6,7 @@ import pytest
 import skimage.data
 from skimage.color import hsv2rgb, rgb2hsv
 
-from eval.align import align, transform_rotation_deg, transform_scale
+from eval.align import AlignmentResult, align, refusal_reasons, transform_rotation_deg, transform_scale
 from eval.metrics import all_metrics
 from eval.settings import EvalSettings
 from tests.factories import gray_copy
@@ -147,3 +147,42 @@ def test_large_pair_aligned_and_measured_on_capped_copies(astronaut):
     assert perfect["delta_e_2000"] < 1.0 and perfect["ssim"] > 0.98
     assert gray["delta_e_2000"] > 5 * perfect["delta_e_2000"]
     assert perfect["chroma_human"] == pytest.approx(perfect["chroma_machine"], rel=0.02)
+
+
+def _registration(settings: EvalSettings, **overrides) -> AlignmentResult:
+    """A registration sitting exactly on every acceptance limit of ``settings`` but scale and rotation."""
+    values = dict(
+        inliers=settings.min_inliers, inlier_ratio=settings.min_inlier_ratio,
+        median_residual=settings.max_median_residual_px, overlap=settings.min_overlap,
+        correlation=settings.min_correlation, transform=similarity(1.0, 0.0),
+    )
+    values.update(overrides)
+    return AlignmentResult(accepted=True, **values)
+
+
+def test_every_acceptance_limit_is_inclusive():
+    settings = EvalSettings()
+    limits = [similarity(settings.min_scale, 0.0), similarity(settings.max_scale, 0.0),
+              similarity(1.0, settings.max_rotation_deg), similarity(1.0, -settings.max_rotation_deg)]
+    for transform in [similarity(1.0, 0.0), *limits]:
+        assert refusal_reasons(_registration(settings, transform=transform), settings) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "past_limit", "named"),
+    [
+        ("inliers", lambda s: s.min_inliers - 1, "RANSAC inliers"),
+        ("inlier_ratio", lambda s: s.min_inlier_ratio - 1e-6, "inlier ratio"),
+        ("median_residual", lambda s: s.max_median_residual_px + 1e-6, "median residual"),
+        ("overlap", lambda s: s.min_overlap - 1e-6, "overlap"),
+        ("correlation", lambda s: s.min_correlation - 1e-6, "luminance correlation"),
+        ("transform", lambda s: similarity(s.min_scale * 0.999, 0.0), "scale"),
+        ("transform", lambda s: similarity(s.max_scale * 1.001, 0.0), "scale"),
+        ("transform", lambda s: similarity(1.0, s.max_rotation_deg + 0.01), "rotation"),
+        ("transform", lambda s: similarity(1.0, -s.max_rotation_deg - 0.01), "rotation"),  # the sign counts both ways
+    ],
+)
+def test_a_registration_just_past_one_limit_is_refused_for_that_rule_alone(field, past_limit, named):
+    settings = EvalSettings()
+    reasons = refusal_reasons(_registration(settings, **{field: past_limit(settings)}), settings)
+    assert len(reasons) == 1 and named in reasons[0], reasons
