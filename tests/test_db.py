@@ -78,6 +78,7 @@ def test_check_notices_a_model_the_migrations_lack(engine):
         Base.metadata.remove(extra)
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(engine):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -343,7 +344,8 @@ def test_killing_a_writer_mid_transaction_loses_nothing_committed(engine, db_url
     sessions = session_factory(engine)
     with sessions() as session:
         ids = set(session.scalars(select(Post.reddit_id)))
-        assert session.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        if engine.dialect.name == "sqlite":  # PostgreSQL's write-ahead log needs no check of ours
+            assert session.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     assert ids == {f"k{i}" for i in range(20)}
     # The dead writer's lock is gone: new writes go through at once.
     with sessions.begin() as session:
