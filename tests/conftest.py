@@ -132,8 +132,9 @@ def pytest_generate_tests(metafunc):
         return
     chosen = metafunc.config.getoption("--db")
     backends = [name for name in DB_BACKENDS if chosen in (name, "both")]
-    if metafunc.definition.get_closest_marker("sqlite_only"):
-        backends = [name for name in backends if name == "sqlite"]
+    for only in DB_BACKENDS:
+        if metafunc.definition.get_closest_marker(f"{only}_only"):
+            backends = [name for name in backends if name == only]
     metafunc.parametrize("db_backend", backends, indirect=True)
 
 
