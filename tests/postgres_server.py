@@ -79,11 +79,18 @@ class PostgresCluster:
 
     def start(self) -> PostgresCluster:
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync")
-        # fsync off: a crash of the test machine loses nothing anyone needs, and it is much faster.
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start")
-        return self
+        for attempt in range(3):  # the free port may be taken by another test run before the server binds it
+            # fsync off: a crash of the test machine loses nothing anyone needs, and it is much faster.
+            options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+            try:
+                self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
+                          "-w", "start")
+                return self
+            except PostgresUnavailable:
+                if attempt == 2:
+                    raise
+                self.port = free_port()
 
     def stop(self) -> None:
         try:
