@@ -1122,7 +1122,11 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/api/morechildren":
                 return self._json(*replay.more_children(self._form if method == "POST" else query))
             if method == "GET" and path == "/api/info":
-                return self._json(*replay.info(query))
+                status, body = replay.info(query)
+                if (hold := replay._take_hold(path)) is not None:
+                    hold.arrived.set()
+                    hold.released.wait(hold.timeout_s)
+                return self._json(status, body)
             if method == "GET" and path == "/api/v1/me":
                 return self._json(200, {"name": replay.me, "id": "b0t", "is_suspended": False, "created_utc": 1.6e9})
             if method == "POST" and path == "/api/media/asset.json":

@@ -24,6 +24,12 @@ post already carries a top-level comment by the bot, that comment is recorded as
 image post already made for it (found on the profile by the ``[<post id>]`` tag in its title) is
 reused. Only then is the comment posted.
 
+Only one replier posts for a post, however many run at once on however many machines: a live
+replier first *takes* the post's row (``taken_by``, ``taken_until``) with one conditional write
+that succeeds only if no other replier holds it (or the holder's lease of ``LEASE_S`` ran out:
+it died), and lets go when done. A post another replier holds is left to it; a skip or a dry-run
+never overwrites a pending row held by another, so a reply in flight stays reconcilable.
+
 Reddit's rate limits end the run: a ``RATELIMIT`` API error or HTTP 429 leaves the row pending
 with ``rate-limited until <time>``, and no run posts before that time. ``reply.max_per_hour``
 caps replies (posted or pending) per rolling hour.
@@ -35,9 +41,12 @@ inject Markdown (links, mentions, formatting).
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import string
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -46,20 +55,23 @@ import praw
 import prawcore
 from praw.exceptions import ClientException, RedditAPIException, WebSocketException
 from praw.models import PostMedia
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import ReplySettings
 from db.models import Colorization, Metric, Model, OptOut, Post, PostSource, PostState, Reply, ReplyStatus, utcnow
 from db.safe_text import neutralise_bidi
-from db.store import advance_post
+from db.store import advance_post, database_now
 
 log = logging.getLogger(__name__)
 
 JOB_NAME = "reply"
 RATE_LIMITED = "rate-limited until "
 DEFAULT_RATELIMIT_S = 600.0
+# How long a taken row is the taker's alone: far longer than posting one reply takes (a few
+# requests of at most PRAW's time-out each), so only a replier that died loses it.
+LEASE_S = 900.0
 TITLE_MAX = 300
 
 METRIC_FORMATS = {
@@ -93,6 +105,7 @@ class ReplyReport:
     posted: int = 0
     recorded: int = 0  # dry-run rows written
     reconciled: int = 0  # pending rows found already answered
+    busy: int = 0  # posts left to the other replier that holds them
     opted_out: int = 0  # authors newly stored in opt_outs by this run
     skipped: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the run ended early (rate limit, hourly limit, error)
@@ -111,6 +124,8 @@ class ReplyReport:
         )
         if self.opted_out:
             line += f"; {self.opted_out} new opt-out{'s' if self.opted_out != 1 else ''}"
+        if self.busy:
+            line += f"; {self.busy} held by another replier"
         return line + (f"; stopped: {self.stopped}" if self.stopped else "")
 
 
@@ -222,6 +237,8 @@ class Replier:
         self._allowed = {name.lower() for name in settings.subreddits}
         self._configured_opt_outs = {name.lower() for name in settings.opted_out_users}
         self._opted_out = set(self._configured_opt_outs)  # plus the opt_outs table, read by run()
+        self.taker = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.lease_s = LEASE_S
 
     @property
     def me(self) -> str:
@@ -421,12 +438,25 @@ class Replier:
     # -- one post ---------------------------------------------------------------------------
 
     def _handle(self, post_id: int, report: ReplyReport) -> None:
+        try:
+            self._examine(post_id, report)
+        finally:
+            if not self.dry_run:
+                self._release(post_id)
+
+    def _examine(self, post_id: int, report: ReplyReport) -> None:
         with self.sessions() as session:
             candidate = self._load(session, post_id)
             reddit_id = candidate.post.reddit_id
             pending = candidate.reply is not None and candidate.reply.status == ReplyStatus.PENDING.value
-        if pending and self._reconcile(post_id, reddit_id, report):
-            return
+        if pending:
+            if self.dry_run:
+                return  # a dry run never touches a reply that may be on Reddit already
+            if not self._take(post_id):  # another replier is posting it now: not ours to reconcile
+                self._busy(reddit_id, report)
+                return
+            if self._reconcile(post_id, reddit_id, report):
+                return
         reason = self._stored_reason(candidate)
         if reason is None:
             if not self.dry_run:
@@ -447,15 +477,70 @@ class Replier:
         else:
             self._post(post_id, report)
 
+    # -- which replier posts ----------------------------------------------------------------
+
+    def _take(self, post_id: int) -> bool:
+        """Make this replier the one that posts ``post_id``'s reply; False if another holds it or it
+        is done. One conditional write decides, so of two repliers racing only one gets True."""
+        with self.sessions.begin() as session:
+            now = database_now(session)
+            lease = {"taken_by": self.taker, "taken_until": now + timedelta(seconds=self.lease_s)}
+            if session.scalar(select(Reply.id).where(Reply.post_id == post_id)) is None:
+                try:
+                    with session.begin_nested():
+                        session.add(Reply(post_id=post_id, status=ReplyStatus.PENDING.value, **lease))
+                    return True
+                except IntegrityError:
+                    pass  # another replier recorded it first: the write below decides
+            taken = session.execute(
+                update(Reply)
+                .where(Reply.post_id == post_id,
+                       Reply.status.in_([ReplyStatus.SKIPPED.value, ReplyStatus.DRY_RUN.value,
+                                         ReplyStatus.PENDING.value]),
+                       or_(Reply.taken_by.is_(None), Reply.taken_by == self.taker, Reply.taken_until < now))
+                .values(**lease)
+                .execution_options(synchronize_session=False)
+            )
+            return taken.rowcount == 1
+
+    def _release(self, post_id: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Reply).where(Reply.post_id == post_id, Reply.taken_by == self.taker)
+                .values(taken_by=None, taken_until=None).execution_options(synchronize_session=False)
+            )
+
+    def _busy(self, reddit_id: str, report: ReplyReport) -> None:
+        report.busy += 1
+        log.info("reply: %s is being replied to by another replier; left to it", reddit_id)
+
+    def _settle(self, session: Session, post_id: int) -> Reply | None:
+        """The post's reply row to write an outcome on (created if none), or None where another
+        replier holds it pending: its reply may be on its way to Reddit."""
+        query = select(Reply).where(Reply.post_id == post_id).with_for_update()
+        reply = session.scalar(query)
+        if reply is None:
+            try:
+                with session.begin_nested():
+                    reply = Reply(post_id=post_id, status=ReplyStatus.SKIPPED.value)
+                    session.add(reply)
+                return reply
+            except IntegrityError:  # another replier recorded it meanwhile
+                reply = session.scalars(query).one()
+        if reply.status == ReplyStatus.PENDING.value and reply.taken_by != self.taker:
+            return None
+        return reply
+
     def _skip(self, post_id: int, reason: str, report: ReplyReport) -> None:
         with self.sessions.begin() as session:
-            reply = session.scalar(select(Reply).where(Reply.post_id == post_id))
-            if reply is None:
-                reply = Reply(post_id=post_id, status=ReplyStatus.SKIPPED.value)
-                session.add(reply)
-            reply.status = ReplyStatus.SKIPPED.value
-            reply.reason = reason
             reddit_id = session.get(Post, post_id).reddit_id  # type: ignore[union-attr]
+            reply = self._settle(session, post_id)
+            if reply is not None:
+                reply.status = ReplyStatus.SKIPPED.value
+                reply.reason = reason
+        if reply is None:
+            self._busy(reddit_id, report)
+            return
         key = "subreddit not allowed" if reason.startswith("subreddit") else reason.split(":")[0]
         report.skipped[key] = report.skipped.get(key, 0) + 1
         log.info("reply: skipping %s: %s", reddit_id, reason)
@@ -471,15 +556,18 @@ class Replier:
 
     def _record_dry_run(self, post_id: int, report: ReplyReport) -> None:
         with self.sessions.begin() as session:
+            reply = self._settle(session, post_id)
             candidate = self._load(session, post_id)
-            body = self._body(candidate, "<link to the image post on u/<bot>>")
-            reply = candidate.reply or Reply(post_id=post_id, status=ReplyStatus.DRY_RUN.value)
-            session.add(reply)
-            reply.status = ReplyStatus.DRY_RUN.value
-            reply.model_id = candidate.model.id  # type: ignore[union-attr]
-            reply.body = body
-            reply.reason = None
             reddit_id = candidate.post.reddit_id
+            if reply is not None:
+                body = self._body(candidate, "<link to the image post on u/<bot>>")
+                reply.status = ReplyStatus.DRY_RUN.value
+                reply.model_id = candidate.model.id  # type: ignore[union-attr]
+                reply.body = body
+                reply.reason = None
+        if reply is None:
+            self._busy(reddit_id, report)
+            return
         report.recorded += 1
         log.info("reply (dry-run) to %s would post:\n%s", reddit_id, body)
 
@@ -558,11 +646,15 @@ class Replier:
         return None
 
     def _post(self, post_id: int, report: ReplyReport) -> None:
-        # 1. recorded before anything is posted
+        # 1. taken, and recorded before anything is posted
+        if not self._take(post_id):
+            with self.sessions() as session:
+                self._busy(session.get(Post, post_id).reddit_id, report)  # type: ignore[union-attr]
+            return
         with self.sessions.begin() as session:
             candidate = self._load(session, post_id)
-            reply = candidate.reply or Reply(post_id=post_id, status=ReplyStatus.PENDING.value)
-            session.add(reply)
+            reply = candidate.reply
+            assert reply is not None and reply.taken_by == self.taker
             reply.status = ReplyStatus.PENDING.value
             reply.model_id = candidate.model.id  # type: ignore[union-attr]
             reply.reason = None

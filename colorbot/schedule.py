@@ -4,7 +4,9 @@ Jobs are a plain list of :class:`Job`; later steps (colorize, evaluate, report) 
 :func:`register` (or by appending to what :func:`default_jobs` returns). Each job:
 
 * runs at most once at a time, and missed runs are coalesced into one (``job_defaults``);
-* is recorded in ``job_runs`` (:func:`db.store.job_run`): start, end, items, outcome;
+* is recorded in ``job_runs`` (:func:`db.store.job_run`): start, heartbeat, end, items, outcome;
+* scrape, report and reply are singletons: one worker at a time runs each, across machines; a
+  worker that finds one running elsewhere skips it (logged at INFO) until its next time;
 * may fail (Reddit down, 429, time-outs, a private subreddit): the failure is logged and recorded,
   and the job simply runs again at its next time; the scheduler never stops for it.
 
@@ -29,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from colorbot.config import Config
-from db.store import job_run
+from db.store import JobBusy, job_run
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class Job:
     name: str
     run: Callable[[JobContext], int]
     interval_s: float
+    singleton: bool = False  # run by one worker at a time across all machines (db.store.job_run)
 
 
 _registered: list[Callable[[Config], Job | None]] = []
@@ -78,7 +81,7 @@ def _scrape(context: JobContext) -> int:
 
 @register
 def scrape_job_spec(config: Config) -> Job:
-    return Job("scrape", _scrape, config.reddit.scrape_interval_min * 60)
+    return Job("scrape", _scrape, config.reddit.scrape_interval_min * 60, singleton=True)
 
 
 def _colorize(context: JobContext) -> int:
@@ -127,7 +130,7 @@ def _report(context: JobContext) -> int:
 
 @register
 def report_job_spec(config: Config) -> Job:
-    return Job("report", _report, config.pipeline.report_interval_h * 3600)
+    return Job("report", _report, config.pipeline.report_interval_h * 3600, singleton=True)
 
 
 def _reply(context: JobContext) -> int:
@@ -144,7 +147,7 @@ def _reply(context: JobContext) -> int:
 @register
 def reply_job_spec(config: Config) -> Job | None:
     """Off unless ``reply.enabled``."""
-    return Job("reply", _reply, config.reply.interval_min * 60) if config.reply.enabled else None
+    return Job("reply", _reply, config.reply.interval_min * 60, singleton=True) if config.reply.enabled else None
 
 
 def default_jobs(config: Config) -> list[Job]:
@@ -153,12 +156,17 @@ def default_jobs(config: Config) -> list[Job]:
 
 
 def run_job(job: Job, context: JobContext) -> bool:
-    """Run one job, recorded in ``job_runs``; False if it failed (logged, never raised)."""
+    """Run one job, recorded in ``job_runs``; False if it failed (logged, never raised).
+
+    A singleton running in another worker is skipped, which is no failure."""
     if context.stop.is_set():
         return False
     try:
-        with job_run(context.sessions, job.name) as record:
+        with job_run(context.sessions, job.name, singleton=job.singleton) as record:
             record.items = job.run(context)
+    except JobBusy as exc:
+        log.info("job %s skipped: %s", job.name, exc)
+        return True
     except Exception as exc:  # noqa: BLE001 - a failing job must not stop the scheduler
         log.error("job %s failed: %s: %s", job.name, type(exc).__name__, str(exc)[:500])
         return False

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from db.locks import MIGRATIONS_LOCK, advisory_lock
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -22,11 +24,15 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    """Migrate to ``revision``; workers starting together migrate one after the other (the later
+    ones find the work done), since two creating the same tables at once fail on PostgreSQL."""
+    with advisory_lock(engine, MIGRATIONS_LOCK, wait=True):
+        command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
-    command.downgrade(alembic_config(engine), revision)
+    with advisory_lock(engine, MIGRATIONS_LOCK, wait=True):
+        command.downgrade(alembic_config(engine), revision)
 
 
 def check(engine: Engine) -> None:

@@ -278,6 +278,9 @@ class Reply(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     posted_at: Mapped[datetime | None]
+    # The replier posting it now, until when: only the taker of a pending row posts (bot.reply).
+    taken_by: Mapped[str | None] = mapped_column(String(64))
+    taken_until: Mapped[datetime | None]
 
     _mask_reason = validates("reason")(_masked)
 
@@ -316,8 +319,10 @@ class JobRun(Base):
     items: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str | None] = mapped_column(Text)
-    # Which process ran it: a row left "running" by a process that no longer exists was killed.
+    # Which process ran it, for people reading the table: a pid means nothing in another machine's
+    # or container's PID namespace, so liveness is the heartbeat (db.store.job_run).
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None]
 
     _mask_error = validates("error")(_masked)

@@ -7,15 +7,18 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.locks import advisory_lock
 from db.models import Base, Image, JobRun, Model, Post, PostComment, PostState, utcnow
 
 log = logging.getLogger(__name__)
@@ -160,70 +163,134 @@ def stored_comments(session: Session, reddit_id: str) -> list[dict[str, Any]]:
     return [{"author": author, "body": body} for author, body in rows]
 
 
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
+HEARTBEAT_S = 30.0
+STALE_AFTER_S = 300.0  # ten missed heartbeats: the run's process is gone, wherever it ran
 
 
-def close_killed_runs(session: Session) -> list[JobRun]:
-    """Mark ``killed`` the runs still ``running`` whose process on this host no longer exists.
+class JobBusy(Exception):
+    """A job that runs in one worker at a time is running in another worker now."""
+
+
+def database_now(session: Session) -> datetime:
+    """The time on the database's clock, so that workers on several machines compare one clock;
+    SQLite's file has no server, and all its writers share the one machine's clock."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(select(func.now()))
+    return utcnow()
+
+
+def close_killed_runs(session: Session, stale_after_s: float = STALE_AFTER_S) -> list[JobRun]:
+    """Mark ``killed`` the runs still ``running`` whose heartbeat is older than ``stale_after_s``.
 
     A run records its end in a ``finally``, which a SIGKILL, an out-of-memory kill or a power cut
-    skips; its row would say ``running`` for ever. Runs of other hosts, and rows from before the
-    process was recorded, are left alone: there is no telling from here whether they still run.
+    skips; its row would say ``running`` for ever. While it works its heartbeat is renewed every
+    ``HEARTBEAT_S`` (:func:`job_run`), so a row that stopped beating belongs to a process that is
+    gone, on whichever machine or in whichever container it ran.
     """
-    host = socket.gethostname()
-    candidates = session.scalars(
-        select(JobRun).where(JobRun.status == "running", JobRun.host == host, JobRun.pid.is_not(None))
+    cutoff = database_now(session) - timedelta(seconds=stale_after_s)
+    killed = session.scalars(
+        select(JobRun).where(JobRun.status == "running",
+                             func.coalesce(JobRun.heartbeat_at, JobRun.started_at) < cutoff)
     ).all()
-    killed = [run for run in candidates if run.pid != os.getpid() and not _process_exists(run.pid)]
     for run in killed:
         run.status = "killed"
-        run.error = f"process {run.pid} ended without recording the end of this run (killed?)"
+        run.error = (f"no heartbeat for over {stale_after_s:g} s (last {run.heartbeat_at or run.started_at}): "
+                     f"process {run.pid} on {run.host} ended without recording the end of this run (killed?)")
         log.warning("job %s started %s: %s", run.job, run.started_at, run.error)
     return killed
 
 
+class _Heartbeat:
+    """Renews a run's ``heartbeat_at`` every ``every_s`` from a thread of its own until stopped."""
+
+    def __init__(self, sessions: sessionmaker[Session], run_id: int, job: str, every_s: float):
+        self.sessions, self.run_id, self.job, self.every_s = sessions, run_id, job, every_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat_until_stopped, name=f"heartbeat-{job}", daemon=True)
+        self._thread.start()
+
+    def _beat_until_stopped(self) -> None:
+        while not self._stopped.wait(self.every_s):
+            try:
+                with self.sessions.begin() as session:
+                    beat = session.execute(
+                        update(JobRun.__table__)
+                        .where(JobRun.__table__.c.id == self.run_id, JobRun.__table__.c.status == "running")
+                        .values(heartbeat_at=database_now(session))
+                    )
+                if beat.rowcount == 0:
+                    log.warning("job %s: its run was marked ended by another worker (heartbeat too late?)", self.job)
+            except SQLAlchemyError as exc:  # a locked or unreachable database: try again next beat
+                log.warning("job %s: heartbeat not recorded: %s", self.job, str(exc).splitlines()[0])
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+
 @contextmanager
-def job_run(sessions: sessionmaker[Session], job: str) -> Iterator[JobRun]:
-    """Record one run of ``job`` in ``job_runs``: its start at once, its end and outcome after.
+def _singleton(sessions: sessionmaker[Session], job: str, singleton: bool) -> Iterator[None]:
+    """On PostgreSQL, hold the job's advisory lock for the run, or raise :class:`JobBusy`."""
+    if not singleton:
+        yield
+        return
+    with sessions() as session:
+        engine = session.get_bind()
+    with advisory_lock(engine, f"colorbot job: {job}", wait=False) as held:
+        if not held:
+            raise JobBusy(f"{job} is running in another worker")
+        yield
+
+
+@contextmanager
+def job_run(sessions: sessionmaker[Session], job: str, *, singleton: bool = False,
+            heartbeat_s: float = HEARTBEAT_S, stale_after_s: float = STALE_AFTER_S) -> Iterator[JobRun]:
+    """Record one run of ``job`` in ``job_runs``: its start at once, a heartbeat while it works, its
+    end and outcome after.
 
     The caller sets ``run.items``; an exception marks the run failed with its message and is
     re-raised, so a scheduler can log it and carry on. When the end cannot be written (the database
     locked for too long, the disk full), the job's own exception is still the one raised, and the
-    row stays ``running`` until a later run on this host sees that the process is gone
-    (:func:`close_killed_runs`).
+    row stays ``running`` until its heartbeat is ``stale_after_s`` old (:func:`close_killed_runs`).
+
+    ``singleton``: the job runs in one worker at a time, across machines; while another worker's
+    run of it is alive this raises :class:`JobBusy` before anything is recorded. On PostgreSQL that
+    is an advisory lock held for the run; on SQLite, another ``running`` row of the job whose
+    heartbeat is fresh (read and written under SQLite's write lock, so two cannot both start).
     """
     started = time.monotonic()
-    with sessions.begin() as session:
-        close_killed_runs(session)
-        run = JobRun(job=job, host=socket.gethostname(), pid=os.getpid())
-        session.add(run)
-    failed = False
-    try:
-        yield run
-    except BaseException as exc:
-        failed = True
-        run.status = "failed" if isinstance(exc, Exception) else "interrupted"
-        run.error = f"{type(exc).__name__}: {exc}"[:2000]
-        raise
-    else:
-        run.status = "ok"
-    finally:
-        run.finished_at = utcnow()
-        run.seconds = time.monotonic() - started
+    with _singleton(sessions, job, singleton):
+        with sessions.begin() as session:
+            close_killed_runs(session, stale_after_s)
+            if singleton and session.get_bind().dialect.name != "postgresql":
+                alive = session.scalar(select(JobRun).where(JobRun.job == job, JobRun.status == "running").limit(1))
+                if alive is not None:
+                    raise JobBusy(f"{job} is running in another worker (process {alive.pid} on {alive.host})")
+            run = JobRun(job=job, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=database_now(session))
+            session.add(run)
+        heartbeat = _Heartbeat(sessions, run.id, job, heartbeat_s)
+        failed = False
         try:
-            with sessions.begin() as session:
-                session.merge(run)
-        except SQLAlchemyError as exc:
-            if not failed:
-                raise
-            log.error("job %s: its failure could not be recorded in job_runs either: %s", job, str(exc).splitlines()[0])
+            yield run
+        except BaseException as exc:
+            failed = True
+            run.status = "failed" if isinstance(exc, Exception) else "interrupted"
+            run.error = f"{type(exc).__name__}: {exc}"[:2000]
+            raise
+        else:
+            run.status = "ok"
+        finally:
+            heartbeat.stop()
+            run.finished_at = utcnow()
+            run.seconds = time.monotonic() - started
+            try:
+                with sessions.begin() as session:
+                    session.merge(run)
+            except SQLAlchemyError as exc:
+                if not failed:
+                    raise
+                log.error("job %s: its failure could not be recorded in job_runs either: %s", job,
+                          str(exc).splitlines()[0])
 
 
 def table_counts(session: Session) -> dict[str, int]:

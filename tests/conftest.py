@@ -10,11 +10,44 @@ from sqlalchemy import Engine
 from colorizer.export import export_model
 from colorizer.model import ModelConfig, build_model
 from db import make_engine, migrate, session_factory
+from postgres_server import PostgresCluster, PostgresUnavailable
+
+
+DB_BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster for the whole run (tests/postgres_server.py), started on first use.
+
+    CI installs PostgreSQL (see the README's test command), so there its absence fails the tests
+    that need it; elsewhere they are skipped with the reason.
+    """
+    try:
+        cluster = PostgresCluster().start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL for the database tests: {exc}")
+        pytest.skip(f"no PostgreSQL here: {exc}")
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture
-def db_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'colorbot.db'}"
+def db_backend(request) -> str:
+    """Which database the test runs on: every test using the database runs on each (``--db`` picks one)."""
+    return request.param
+
+
+@pytest.fixture
+def db_url(request, db_backend, tmp_path) -> str:
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'colorbot.db'}"
+        return
+    cluster = request.getfixturevalue("postgres_cluster")
+    url = cluster.create_database()
+    yield url
+    cluster.drop_database(url)
 
 
 @pytest.fixture
@@ -90,6 +123,19 @@ def browser_page():
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run the long variants marked slow")
+    parser.addoption("--db", choices=[*DB_BACKENDS, "both"], default="both",
+                     help="which database the database tests run on [default: both]")
+
+
+def pytest_generate_tests(metafunc):
+    if "db_backend" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--db")
+    backends = [name for name in DB_BACKENDS if chosen in (name, "both")]
+    for only in DB_BACKENDS:
+        if metafunc.definition.get_closest_marker(f"{only}_only"):
+            backends = [name for name in backends if name == only]
+    metafunc.parametrize("db_backend", backends, indirect=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -73,6 +73,7 @@ def test_check_notices_a_model_the_migrations_lack(engine):
         Base.metadata.remove(extra)
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(engine):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -338,45 +339,11 @@ def test_killing_a_writer_mid_transaction_loses_nothing_committed(engine, db_url
     sessions = session_factory(engine)
     with sessions() as session:
         ids = set(session.scalars(select(Post.reddit_id)))
-        assert session.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        if engine.dialect.name == "sqlite":  # PostgreSQL's write-ahead log needs no check of ours
+            assert session.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     assert ids == {f"k{i}" for i in range(20)}
     # The dead writer's lock is gone: new writes go through at once.
     with sessions.begin() as session:
         session.add(new_post("after-crash"))
     with sessions() as session:
         assert post_state_counts(session) == {PostState.NEW.value: 21}
-
-
-def test_a_run_whose_process_was_killed_is_marked_killed_by_the_next_run(sessions):
-    import socket
-
-    # A process that starts a job and is SIGKILLed inside it, as the OOM killer would.
-    url = sessions.kw["bind"].url.render_as_string(hide_password=False)
-    script = (
-        "import os, signal, sys\n"
-        "from db import make_engine, session_factory\n"
-        "from db.store import job_run\n"
-        "with job_run(session_factory(make_engine(sys.argv[1])), 'scrape'):\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    killed = subprocess.run([sys.executable, "-c", script, url], cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert killed.returncode == -signal.SIGKILL
-    with sessions() as session:
-        assert [run.status for run in session.scalars(select(JobRun))] == ["running"]
-    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        with sessions.begin() as session:
-            session.add(JobRun(job="report", host=socket.gethostname(), pid=alive.pid))  # runs in another process
-            session.add(JobRun(job="reply", host="another-machine", pid=1))  # cannot be checked from here
-            session.add(JobRun(job="evaluate"))  # recorded before runs had a process id
-        with job_run(sessions, "scrape") as run:
-            run.items = 1
-    finally:
-        alive.kill()
-        alive.wait()
-    with sessions() as session:
-        runs = [(run.job, run.status) for run in session.scalars(select(JobRun).order_by(JobRun.id))]
-        killed_run = session.scalars(select(JobRun).order_by(JobRun.id)).first()
-    assert runs == [("scrape", "killed"), ("report", "running"), ("reply", "running"), ("evaluate", "running"),
-                    ("scrape", "ok")]
-    assert killed_run.pid not in (None, os.getpid()) and "ended without recording" in killed_run.error

@@ -263,6 +263,10 @@ def test_sigkill_mid_file_loses_nothing_committed_and_the_rerun_completes(tmp_pa
     kept = sqlite_count(db)
     assert 1_000 <= kept < len(ours) and kept % 500 == 0  # whole batches, committed
 
+    connection = sqlite3.connect(db)
+    with connection:  # as if the heartbeat's timeout had passed since the kill
+        connection.execute("UPDATE job_runs SET heartbeat_at = '2000-01-01 00:00:00.000000'")
+    connection.close()
     rerun = run_import(dump, db=db, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(ours) - kept} stored" in rerun.stdout and f"{kept} already stored" in rerun.stdout

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -252,8 +253,10 @@ def test_killed_mid_reply_and_restarted_posts_exactly_one_comment(server, sessio
         if process.poll() is None:
             process.kill()
     row = replies(sessions)["k1"]
-    assert row.status == ReplyStatus.PENDING.value and row.comment_id is None
+    assert row.status == ReplyStatus.PENDING.value and row.comment_id is None and row.taken_by
     assert len(server.comments_by("k1", BOT)) == (1 if killed_at == "/api/comment" else 0)
+    with sessions.begin() as session:  # the killed replier holds the post for its lease; as if that had run out
+        session.execute(update(Reply).values(taken_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
 
     restarted = _start(config_file)
     output, _ = restarted.communicate(timeout=60)
@@ -267,6 +270,56 @@ def test_killed_mid_reply_and_restarted_posts_exactly_one_comment(server, sessio
     assert PASSWORD not in output and "replay-secret" not in output
     with sessions() as session:
         assert all(PASSWORD not in (r.body + (r.reason or "")) for r in session.scalars(select(Reply)))
+
+
+# -- two repliers at once -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("held_at", ["/api/info", "/api/submit", "/api/comment"])
+def test_two_live_repliers_racing_on_one_post_give_one_comment_and_one_image_post(server, sessions, held_at):
+    """Replier A is held at a step of its reply (checking the post, uploading the image, commenting)
+    while replier B runs from start to end; then A goes on. Before A has taken the post (``/api/info``)
+    B takes it and posts, and A leaves it; after, B leaves it to A."""
+    seed(server, sessions, "race1")
+    first, second = replier(server, sessions, dry_run=False), replier(server, sessions, dry_run=False)
+    hold = server.hold(held_at)
+    reports = {}
+    running = threading.Thread(target=lambda: reports.setdefault("first", first.run()))
+    running.start()
+    try:
+        assert hold.arrived.wait(60), "the first replier never reached " + held_at
+        reports["second"] = second.run()
+    finally:
+        hold.release()
+        running.join(60)
+    assert not running.is_alive()
+    poster, other = ("second", "first") if held_at == "/api/info" else ("first", "second")
+    assert (reports[poster].posted, reports[poster].busy) == (1, 0), reports[poster].summary()
+    assert (reports[other].posted, reports[other].busy) == (0, 1), reports[other].summary()
+    assert "1 held by another replier" in reports[other].summary()
+    comments = server.comments_by("race1", BOT)
+    assert len(comments) == 1 and len(server.posted_comments) == 1
+    assert len(server.submitted) == 1
+    row = replies(sessions)["race1"]
+    assert (row.status, row.comment_id, row.taken_by) == (ReplyStatus.POSTED.value, comments[0]["id"], None)
+    assert state(sessions, "race1") == PostState.REPLIED.value
+
+
+def test_a_replier_that_died_holding_a_post_lets_it_go_when_its_lease_ends(server, sessions):
+    seed(server, sessions, "lease1")
+    with sessions.begin() as session:  # a replier on another machine took it, recorded it pending, and died
+        post_id = session.scalar(select(Post.id).where(Post.reddit_id == "lease1"))
+        session.add(Reply(post_id=post_id, status=ReplyStatus.PENDING.value, taken_by="gone:1:dead",
+                          taken_until=datetime.now(timezone.utc) + timedelta(minutes=10)))
+    dry = replier(server, sessions, logged_in=False).run()
+    assert dry.recorded == 0 and replies(sessions)["lease1"].status == ReplyStatus.PENDING.value
+    assert replier(server, sessions, dry_run=False).run().busy == 1
+    assert server.posted_comments == [] and server.submitted == []
+    with sessions.begin() as session:  # its lease runs out
+        session.execute(update(Reply).values(taken_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
+    report = replier(server, sessions, dry_run=False).run()
+    assert report.posted == 1 and report.busy == 0, report.summary()
+    assert len(server.comments_by("lease1", BOT)) == 1 and len(server.submitted) == 1
 
 
 # -- configuration --------------------------------------------------------------------------------
