@@ -5,6 +5,12 @@ Each size runs in its own process (so its peak RSS is its own) through the code 
 the PNG, write it. The model is exported once with random weights: the same arithmetic as
 trained weights, and nothing to download.
 
+Each size is given as a multiple of the bare encoder's forward pass at 224 (measured before and
+after the sizes, on a shared machine), against the targets of issue 19. After its peak memory is
+read, each child also times the path colorize took before (the SavedModel's TensorFlow
+``colorize_rgb`` signature and Pillow's PNG encoder) on one photo, so old and new are compared
+under the same load.
+
     python benchmarks/colorize.py [--backbone vgg16|resnet50|efficientnet_lite0] [--images 8]
     python benchmarks/colorize.py --model colorizer/default_model
 """
@@ -22,6 +28,8 @@ import time
 from pathlib import Path
 
 SIZES = [(224, 224), (1024, 768), (4000, 3000)]
+TARGETS = {"1024x768": 2.5, "4000x3000": 25.0}
+"""Issue 19's limits, as multiples of the bare encoder's time."""
 
 
 def child(model_dir: str, width: int, height: int, count: int) -> None:
@@ -46,8 +54,28 @@ def child(model_dir: str, width: int, height: int, count: int) -> None:
         (folder / f"{path.stem}.png").write_bytes(encode_png(result))
     seconds = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = graph_path_seconds(model, paths[0], folder)
     print(json.dumps({"size": f"{width}x{height}", "images": count, "seconds_per_image": seconds / count,
-                      "images_per_s": count / seconds, "peak_rss_mib": peak_mib}))
+                      "images_per_s": count / seconds, "peak_rss_mib": peak_mib, "graph_path_seconds": before}))
+
+
+def graph_path_seconds(model, path: Path, folder: Path) -> float:
+    """One photo through the way colorize went before: TensorFlow ops at full size, then Pillow's PNG."""
+    import io
+
+    import PIL.Image
+    import tensorflow as tf
+
+    from colorizer.inference import load_rgb
+
+    signature = model.saved.signatures["colorize_rgb"]
+    signature(rgb=tf.constant(load_rgb(str(path))[:64, :64]))  # trace
+    started = time.perf_counter()
+    result = signature(rgb=tf.constant(load_rgb(str(path))))["rgb"].numpy()
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(result).save(buffer, format="PNG", compress_level=1)
+    (folder / "graph.png").write_bytes(buffer.getvalue())
+    return time.perf_counter() - started
 
 
 def bare_backbone_seconds(config, repeats: int = 10) -> float:
@@ -99,16 +127,25 @@ def main() -> None:
         config = ModelConfig(backbone=args.backbone, weights=None)
         export_model(build_model(config), config, model_dir, name=f"benchmark-{args.backbone}", version="random")
     floor = bare_backbone_seconds(config)
-    print(f"bare {config.backbone} forward pass at 224x224: {floor * 1000:.0f} ms")
+    print(f"bare {config.backbone} forward pass at 224x224: {floor * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f}")
+    rows = []
     for width, height in SIZES:
         count = max(2, args.images // 2) if width * height > 4e6 else args.images
         output = subprocess.run(
             [sys.executable, __file__, "--child", model_dir, str(width), str(height), str(count)],
             capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
         ).stdout.strip().splitlines()[-1]
-        row = json.loads(output)
+        rows.append(json.loads(output))
+    floor_after = bare_backbone_seconds(config)
+    print(f"bare forward pass again after the sizes: {floor_after * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f}")
+    floor = (floor + floor_after) / 2
+    for row in rows:
+        ratio = row["seconds_per_image"] / floor
+        target = f" (target <= {TARGETS[row['size']]:g}x)" if row["size"] in TARGETS else ""
         print(f"{row['size']:>10}: {row['images_per_s']:6.2f} images/s, {row['seconds_per_image'] * 1000:7.0f} ms/image, "
-              f"{row['seconds_per_image'] / floor:5.2f}x the bare backbone, peak RSS {row['peak_rss_mib']:.0f} MiB")
+              f"{ratio:5.2f}x the bare backbone{target}, peak RSS {row['peak_rss_mib']:.0f} MiB; "
+              f"the path before: {row['graph_path_seconds'] * 1000:.0f} ms ({row['graph_path_seconds'] / floor:.1f}x), "
+              f"{row['graph_path_seconds'] / row['seconds_per_image']:.1f}x slower")
 
 
 if __name__ == "__main__":

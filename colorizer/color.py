@@ -17,6 +17,10 @@ UV_MAX = (U_MAX, V_MAX)
 _R_PER_V = 1.13988303
 _G_PER_U, _G_PER_V = -0.394642334, -0.58062185
 _B_PER_U = 2.03206185
+RGB_PER_UV = ((0.0, _R_PER_V), (_G_PER_U, _G_PER_V), (_B_PER_U, 0.0))
+"""(per U, per V) for R, G and B: the same inverse matrix, for code outside TensorFlow."""
+Y_FROM_RGB = (0.299, 0.587, 0.114)
+"""BT.601 luminance weights (the first row of ``tf.image.rgb_to_yuv``'s matrix)."""
 
 
 def rgb_to_yuv(rgb: tf.Tensor) -> tf.Tensor:

@@ -7,17 +7,24 @@ low resolution and adds the full-resolution luminance detail through that fit, s
 follow the photo's edges a little better than the 224 px grid. ``benchmarks/upsampling.py``
 measures both; guided is the default because it loses less on held-out photos.
 
-Everything after decoding is TensorFlow ops, so the exported SavedModel runs exactly this code.
+The same arithmetic exists twice: as TensorFlow ops (``network_input``, ``recombine``), which the
+exported SavedModel's serving signature runs inside its graph, and as NumPy/OpenCV on strips of
+rows (``full_luminance``, ``finish``), which in-process colorization runs: at 12 MP TensorFlow's
+full-size float temporaries cost seconds, while a strip of a few rows stays in the CPU's cache.
+The two agree to a level of 8-bit output (``tests/test_colorizer/test_colorizer_inference.py``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 import tensorflow as tf
 
-from colorizer.color import luminance, yuv_to_rgb_in_gamut
+from colorizer.color import RGB_PER_UV, Y_FROM_RGB, luminance, yuv_to_rgb_in_gamut
 # Decoding and encoding live in colorizer.images; these names stay importable from here.
 from colorizer.images import UnreadableImageError, encode_png  # noqa: F401
 from colorizer.images import decode as load_rgb  # noqa: F401
@@ -82,6 +89,106 @@ def recombine(y_full: tf.Tensor, y_small: tf.Tensor, uv_small: tf.Tensor, method
     return tf.cast(tf.round(rgb * 255.0), tf.uint8)
 
 
+# -- the same arithmetic outside TensorFlow, for in-process colorization ----------------------------
+
+STRIP_ROWS = 16
+"""Output rows worked on at once: a strip's float planes (a few MB at 4000 px wide) stay in cache."""
+
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+_POOL = ThreadPoolExecutor(_WORKERS, thread_name_prefix="colorize-strip")  # NumPy and OpenCV release the GIL
+
+_Y255_FROM_RGB = np.array([Y_FROM_RGB], np.float32)
+
+
+def full_luminance(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 Y of uint8 RGB (H, W, 3) on the 0..255 scale, float32 (H, W); no float copy of the photo is made."""
+    y255 = np.empty(rgb.shape[:2], np.float32)
+
+    def strip(top: int) -> None:
+        rows = slice(top, top + 8 * STRIP_ROWS)
+        cv2.transform(rgb[rows].astype(np.float32), _Y255_FROM_RGB, dst=y255[rows])
+
+    list(_POOL.map(strip, range(0, rgb.shape[0], 8 * STRIP_ROWS)))
+    return y255
+
+
+def shrink_luminance(y255: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Y (H, W) on 0..255 brought down to ``shape`` (height, width) by area, on 0..1: the network's input."""
+    return cv2.resize(y255, (shape[1], shape[0]), interpolation=cv2.INTER_AREA) * np.float32(1 / 255)
+
+
+def _box_mean(x: np.ndarray, radius: int) -> np.ndarray:
+    """``box_mean`` in OpenCV: the mean over the part of the window inside the image."""
+    side = (2 * radius + 1, 2 * radius + 1)
+    sums = cv2.boxFilter(x, -1, side, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    counts = cv2.boxFilter(np.ones(x.shape[:2], np.float32), -1, side, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return sums / (counts if x.ndim == 2 else counts[..., None])
+
+
+def _guide_planes(y_small: np.ndarray, uv_small: np.ndarray, method: str) -> np.ndarray:
+    """The five low-resolution planes the full-size chroma is made of, (5, h, w): U and V and Y on
+    0..255, and guided upsampling's slopes of U and V on luminance (zero for bilinear)."""
+    if method not in UPSAMPLING_METHODS:
+        raise ValueError(f"unknown upsampling {method!r}; choose one of {UPSAMPLING_METHODS}")
+    slope = np.zeros_like(uv_small)
+    if method == "guided":
+        mean_y = _box_mean(y_small, GUIDED_RADIUS)[..., None]
+        mean_uv = _box_mean(uv_small, GUIDED_RADIUS)
+        cov_y_uv = _box_mean(y_small[..., None] * uv_small, GUIDED_RADIUS) - mean_y * mean_uv
+        var_y = _box_mean(y_small * y_small, GUIDED_RADIUS)[..., None] - mean_y * mean_y
+        slope = _box_mean(cov_y_uv / (var_y + GUIDED_EPS), GUIDED_RADIUS)
+    # Y and chroma on 0..255, so the full-size work ends in 8-bit levels without another multiplication;
+    # a slope is chroma per luminance, the same on either scale.
+    planes = [255 * uv_small[..., 0], 255 * uv_small[..., 1], slope[..., 0], slope[..., 1], 255 * y_small]
+    return np.stack(planes).astype(np.float32)
+
+
+def _rows_between(height: int, small_height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per output row, the two low-resolution rows it lies between and its weight on the second
+    (half-pixel centres and clamped edges, as ``tf.image.resize``'s bilinear)."""
+    position = (np.arange(height) + 0.5) * (small_height / height) - 0.5
+    below = np.floor(position)
+    weight = (position - below).astype(np.float32)
+    return np.clip(below, 0, small_height - 1).astype(np.intp), np.clip(below + 1, 0, small_height - 1).astype(np.intp), weight
+
+
+def finish(y255: np.ndarray, y_small: np.ndarray, uv_small: np.ndarray, method: str) -> np.ndarray:
+    """uint8 RGB (H, W, 3) from full-resolution Y (``full_luminance``) and the network's chroma (h, w, 2)
+    at the size of ``y_small`` (h, w): ``recombine``'s arithmetic, a strip of rows at a time."""
+    height, width = y255.shape
+    planes = _guide_planes(y_small, uv_small.astype(np.float32), method)
+    # Bilinear resizing is separable: across first, at the low resolution (cheap), then down per strip.
+    across = np.stack([cv2.resize(plane, (width, plane.shape[0]), interpolation=cv2.INTER_LINEAR) for plane in planes])
+    rows = _rows_between(height, planes.shape[1])
+    out = np.empty((height, width, 3), np.uint8)
+    list(_POOL.map(lambda top: _finish_strip(y255, across, rows, out, top), range(0, height, STRIP_ROWS)))
+    return out
+
+
+def _finish_strip(y255, across, rows, out, top: int) -> None:
+    strip = slice(top, top + STRIP_ROWS)
+    below, above, weight = (part[strip] for part in rows)
+    planes = across[:, below]
+    planes += weight[None, :, None] * (across[:, above] - planes)  # the five planes at full size
+    u, v, slope_u, slope_v, y_guide = planes
+    y = np.clip(y255[strip], 0.0, 255.0)
+    detail = np.subtract(y, y_guide, out=y_guide)  # the luminance detail the low resolution misses
+    u += slope_u * detail
+    v += slope_v * detail
+    deltas = [per_u * u + per_v * v if per_u and per_v else (per_u * u if per_u else per_v * v)
+              for per_u, per_v in RGB_PER_UV]
+    # yuv_to_rgb_in_gamut: chroma shortened until every channel fits. Chroma has no luminance, so the
+    # channels' steps straddle 0 and only the largest and the smallest can leave the cube.
+    up = np.maximum(np.maximum(deltas[0], deltas[1]), deltas[2])
+    down = np.minimum(np.minimum(deltas[0], deltas[1]), deltas[2])
+    scale = np.minimum(np.divide(255.0 - y, np.maximum(up, 1e-12), out=up), 1.0, out=up)
+    np.minimum(scale, np.divide(y, np.maximum(-down, 1e-12, out=down), out=down), out=scale)
+    for channel, delta in enumerate(deltas):
+        delta *= scale
+        delta += y
+        out[strip, :, channel] = cv2.convertScaleAbs(delta)  # rounds and saturates to 0..255
+
+
 class Colorizer:
     """Colorizes full-resolution photos with a network that predicts chroma at ``size`` px.
 
@@ -95,30 +202,15 @@ class Colorizer:
         self.predict_uv = predict_uv
         self.size = size
         self.upsampling = upsampling
-        self._prepare = tf.function(
-            lambda rgb: network_input(rgb, size),
-            input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)],
-            reduce_retracing=True,
-        )
-        self._finish = tf.function(
-            lambda y_full, y_small, uv: recombine(y_full, y_small, uv, upsampling),
-            input_signature=[
-                tf.TensorSpec([1, None, None, 1], tf.float32),
-                tf.TensorSpec([1, size, size, 1], tf.float32),
-                tf.TensorSpec([size, size, 2], tf.float32),
-            ],
-        )
 
     def colorize(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """uint8 RGB arrays in, uint8 RGB arrays of the same sizes out; colour input is grayed first."""
         if not images:
             return []
-        prepared = [self._prepare(tf.convert_to_tensor(image, tf.uint8)) for image in images]
-        batch = tf.concat([y_small for _, y_small in prepared], axis=0)
-        uv = tf.cast(self.predict_uv(batch), tf.float32)
-        return [
-            self._finish(y_full, y_small, uv[i]).numpy() for i, (y_full, y_small) in enumerate(prepared)
-        ]
+        y_full = [full_luminance(np.asarray(image, np.uint8)) for image in images]
+        y_small = [shrink_luminance(y255, (self.size, self.size)) for y255 in y_full]
+        uv = np.asarray(self.predict_uv(tf.constant(np.stack(y_small)[..., None])), np.float32)
+        return [finish(y255, small, uv[i], self.upsampling) for i, (y255, small) in enumerate(zip(y_full, y_small))]
 
     def colorize_one(self, image: np.ndarray) -> np.ndarray:
         return self.colorize([image])[0]

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from colorizer.identity import ModelIdentity
 from colorizer.color import rgb_to_yuv
-from colorizer.inference import UPSAMPLING_METHODS, network_input, recombine, shrink
+from colorizer.inference import finish, full_luminance, shrink_luminance
 from colorizer.settings import INPUT_NATIVE_RANGE, RANGE_TOLERANCE, ModelSpec, OnnxDeclaration
 
 log = logging.getLogger(__name__)
@@ -37,20 +37,6 @@ log = logging.getLogger(__name__)
 SIDECAR_SUFFIXES = (".toml", ".json")
 INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 PROBE_ASPECT = 0.75  # the probe photo is landscape 4:3, so a square-only network shows itself
-
-
-# Shared by every instance, so opening several networks traces each graph once.
-_PREPARE = tf.function(
-    lambda rgb, shape: network_input(rgb, shape),
-    input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([2], tf.int32)],
-)
-_FINISH = {
-    method: tf.function(
-        lambda y_full, y_small, uv, method=method: recombine(y_full, y_small, uv, method),
-        input_signature=[tf.TensorSpec([1, None, None, 1], tf.float32)] * 2 + [tf.TensorSpec([None, None, 2], tf.float32)],
-    )
-    for method in UPSAMPLING_METHODS
-}
 
 
 class OnnxModelError(ValueError):
@@ -148,7 +134,6 @@ class OnnxColorizer:
             input_size=declaration.size,
         )
         self._check_signature()
-        self._finish = _FINISH[declaration.upsampling]
         self._probe()
         log.info("ONNX model %s (%s) on %s", self.identity.name, self.path, self.session.get_providers()[0])
 
@@ -243,12 +228,12 @@ class OnnxColorizer:
         return [self._colorize_at(image, self.network_size(*image.shape[:2])) for image in images]
 
     def _colorize_at(self, rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        y_full, y_small = _PREPARE(tf.convert_to_tensor(rgb, tf.uint8), tf.constant(shape, tf.int32))
-        raw = self.session.run([self.output_name], {self.input_name: self._feed(y_small.numpy()[0, ..., 0])})[0]
+        y_full = full_luminance(np.asarray(rgb, np.uint8))
+        y_small = shrink_luminance(y_full, shape)
+        raw = self.session.run([self.output_name], {self.input_name: self._feed(y_small)})[0]
         native = self._check_output(raw)
-        y_guide = y_small if native.shape[:2] == tuple(shape) else shrink(y_full, native.shape[:2])
-        uv = self._chroma(native, y_guide.numpy()[0, ..., 0])
-        return self._finish(y_full, y_guide, tf.constant(uv, tf.float32)).numpy()
+        y_guide = y_small if native.shape[:2] == tuple(shape) else shrink_luminance(y_full, native.shape[:2])
+        return finish(y_full, y_guide, self._chroma(native, y_guide), self.declaration.upsampling)
 
     def _feed(self, y: np.ndarray) -> np.ndarray:
         """Y (h, w) in 0..1 as the network's input tensor, in its conventions."""

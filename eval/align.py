@@ -74,21 +74,28 @@ def align(original: np.ndarray, colorization: np.ndarray, settings: EvalSettings
     original_small, original_factor = _shrink(original_gray, settings.match_max_side)
     colorization_small, colorization_factor = _shrink(colorization_gray, settings.match_max_side)
 
-    matches = _match_features(colorization_small, original_small, settings.lowe_ratio)
+    # Features are found on smaller copies still (SIFT's cost grows with the pixels), and the
+    # estimate is brought to the matching copies, where ECC refines it and every rule is checked.
+    original_coarse, original_coarse_factor = _shrink(original_small, settings.feature_max_side)
+    colorization_coarse, colorization_coarse_factor = _shrink(colorization_small, settings.feature_max_side)
+    matches = _match_features(colorization_coarse, original_coarse, settings.lowe_ratio)
     if len(matches[0]) < 3:
         return AlignmentResult(accepted=False, reason=f"only {len(matches[0])} feature matches (needs ≥ 3)")
     source, target = matches
-    small_transform, inlier_mask = cv2.estimateAffinePartial2D(
+    coarse_transform, inlier_mask = cv2.estimateAffinePartial2D(
         source,
         target,
         method=cv2.RANSAC,
-        ransacReprojThreshold=settings.ransac_threshold_px,
+        ransacReprojThreshold=settings.ransac_threshold_px * original_coarse_factor,
         maxIters=5000,
         confidence=0.999,
     )
-    if small_transform is None:
+    if coarse_transform is None:
         return AlignmentResult(accepted=False, reason=f"RANSAC found no transform among {len(source)} matches")
     inliers = inlier_mask.ravel().astype(bool)
+    small_transform = _to_full_resolution(coarse_transform, colorization_coarse_factor, original_coarse_factor)
+    source = _apply(np.linalg.inv(_resize_matrix(colorization_coarse_factor))[:2], source)
+    target = _apply(np.linalg.inv(_resize_matrix(original_coarse_factor))[:2], target)
     residuals = np.linalg.norm(_apply(small_transform, source[inliers]) - target[inliers], axis=1)
 
     method = METHOD_FEATURES

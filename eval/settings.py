@@ -17,6 +17,10 @@ class EvalSettings(BaseModel):
     match_max_side: int = Field(
         1600, ge=256, description="longest side of the copies features are matched on (pixels)"
     )
+    feature_max_side: int = Field(
+        640, ge=128, description="longest side of the copies SIFT features are found on (pixels); the estimate "
+        "is then refined and checked on the matching copies"
+    )
     lowe_ratio: float = Field(0.75, gt=0, lt=1, description="SIFT match ratio test")
     ransac_threshold_px: float = Field(3.0, gt=0, description="RANSAC inlier distance, matching-copy pixels")
     refine_ecc: bool = Field(True, description="refine the feature estimate with ECC (OpenCV findTransformECC)")

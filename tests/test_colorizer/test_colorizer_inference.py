@@ -12,7 +12,7 @@ import skimage.data
 import tensorflow as tf
 
 from colorizer.export import MODEL_INFO, ExportedModel, export_model
-from colorizer.inference import Colorizer, UnreadableImageError, guided_upsample, load_rgb
+from colorizer.inference import Colorizer, UnreadableImageError, guided_upsample, load_rgb, network_input, recombine
 from colorizer.model import ModelConfig, build_model
 from tests.factories import encoded
 
@@ -45,6 +45,17 @@ def test_full_resolution_output_keeps_the_input_luminance(model, upsampling):
     result = Colorizer(model, CONFIG.input_size, upsampling).colorize_one(photo)
     assert result.shape == photo.shape and result.dtype == np.uint8
     assert np.abs(luma(result) - luma(photo)).max() <= 1 / 255
+
+
+@pytest.mark.parametrize("upsampling", ["guided", "bilinear"])
+def test_in_process_path_matches_the_graphs_arithmetic(model, upsampling):
+    # In-process colorization runs NumPy/OpenCV; the SavedModel's serving signature runs recombine's ops.
+    photo = skimage.data.coffee()[:333, :517]
+    y_full, y_small = network_input(tf.constant(photo), CONFIG.input_size)
+    graph = recombine(y_full, y_small, tf.cast(model(y_small), tf.float32)[0], upsampling).numpy()
+    in_process = Colorizer(model, CONFIG.input_size, upsampling).colorize_one(photo)
+    difference = np.abs(in_process.astype(int) - graph.astype(int))
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01
 
 
 def test_colour_input_is_grayed_first(model):
