@@ -241,13 +241,12 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
     labels = model_labels(session.scalars(select(Model).where(Model.id.in_(rows["model_id"].unique().tolist()))).all())
     rows["model"] = rows["model_id"].map(labels)
     rows["aligned"] = rows["aligned"].astype(bool)
-    values = _metric_values(session, filters).reindex(rows["colorization_id"])
+    values = _metric_values(session, filters).reindex(rows["colorization_id"]).set_axis(rows.index)
     table = pd.concat([rows[["reddit_id"]].assign(created_utc=[t.isoformat() for t in rows["created_utc"]]),
                        rows[["permalink", "model", "model_name", "model_version", "model_identity", "aligned"]],
-                       values.set_index(rows.index)], axis=1)
+                       values], axis=1)
     refused = dict(rows.loc[~rows["aligned"], ["reddit_id", "reason"]].fillna("").itertuples(index=False))
-    gallery = _Gallery.of(rows[rows["aligned"]], values.set_index(rows.index)[rows["aligned"].to_numpy()],
-                          _post_image_keys(session, filters))
+    gallery = _Gallery.of(rows[rows["aligned"]], values[rows["aligned"]], _post_image_keys(session, filters))
     Thumbnails(image_dir).write(session, gallery)
     return table, gallery, refused
 
