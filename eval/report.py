@@ -11,6 +11,7 @@ where models share a name.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -20,7 +21,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from colorizer.images import decode
 from db.engine import reading
-from db.models import Alignment, Colorization, Metric, Model, Post
+from db.models import Alignment, Colorization, Image, Metric, Model, Post, PostImage
 from db.safe_text import neutralise_bidi
 from eval.evaluate import GRAY_MODEL_NAME, original_and_human
 from eval.leaderboard import CONFIDENCE, RESAMPLES, build_leaderboard, ratio_summaries
@@ -75,25 +76,29 @@ def write_report(
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "plots").mkdir(exist_ok=True)
     remove_abandoned_partials(out_dir)
-    with reading(sessions) as session:  # minutes over thousands of posts: must not hold the write lock
-        table, posts, refused = _collect(session, filters, out_dir / "images")
+    with reading(sessions) as session:  # must not hold the write lock while thumbnails are written
+        table, gallery, refused = _collect(session, filters, out_dir / "images")
     summary = summarise(table)
     leaderboard = build_leaderboard(table, GRAY_MODEL_NAME)
     write_file(out_dir / "metrics.csv", table.to_csv(index=False))
     plots = _plot(table, out_dir / "plots")
+    models = _report_order(table)
+    rankings = _rankings(table, leaderboard["metric"], METRICS[leaderboard["metric"]].better == "higher")
+    write_gallery(out_dir, gallery, models)
     context = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "notice": notice,
         "filters": {"since": filters.since.isoformat() if filters.since else None, "models": filters.models},
         "summary": summary,
         "metrics": METRICS,
-        "models": _report_order(table),
-        "posts": posts,
-        "posts_by_id": {post.reddit_id: post for post in posts},
+        "models": models,
+        "gallery_posts": len(gallery.posts),
+        "ranked_thumbnails": {row["reddit_id"]: gallery.thumbnails_of(row["reddit_id"])
+                   for ranked in rankings.values() for rows in ranked.values() for row in rows},
         "refused": refused,
         "plots": plots,
         "leaderboard": leaderboard,
-        "rankings": _rankings(table, leaderboard["metric"], METRICS[leaderboard["metric"]].better == "higher"),
+        "rankings": rankings,
     }
     settings_record = {
         "notice": notice,
@@ -174,18 +179,6 @@ def mean_interval(values: np.ndarray) -> dict[str, float]:
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
 
 
-@dataclass
-class _GalleryPost:
-    reddit_id: str
-    title: str
-    link: str | None  # the post on Reddit; None: its permalink is not one to follow
-    created: str
-    original: str
-    human: str
-    machines: dict[str, str]
-    values: dict[str, dict[str, float]]
-
-
 _PREPROCESSING = {
     "alignment": "human colorization registered onto the original (SIFT, RANSAC similarity, optional ECC); "
     "metrics only over the covered area, 2 px in from its edge",
@@ -220,61 +213,197 @@ def _report_order(table: pd.DataFrame) -> list[str]:
     return [label for _, label in sorted((name == GRAY_MODEL_NAME, label) for label, name in models.itertuples(index=False))]
 
 
-def _collect(session: Session, filters: ReportFilter, image_dir: Path):
-    """The per-colorization table, the gallery posts (writing their thumbnails) and refusals."""
-    query = (
-        select(Colorization, Post, Model, Alignment)
-        .join(Post, Colorization.post_id == Post.id)
-        .join(Model, Colorization.model_id == Model.id)
-        .join(Alignment, Alignment.post_id == Post.id)
-        .order_by(Post.created_utc, Post.id, Model.name)
-    )
+def _filtered(query, filters: ReportFilter):
     if filters.since is not None:
         query = query.where(Post.created_utc >= filters.since)
     if filters.models:
         query = query.where(Model.name.in_([*filters.models, GRAY_MODEL_NAME]))
-    records, gallery, refused = [], {}, {}
-    rows = session.execute(query).all()
-    labels = model_labels([model for _, _, model, _ in rows])
-    for colorization, post, model, alignment in rows:
-        label = labels[model.id]
-        values = {m.name: m.value for m in session.scalars(select(Metric).where(Metric.colorization_id == colorization.id))}
-        records.append(
-            {
-                "reddit_id": post.reddit_id,
-                "created_utc": post.created_utc.isoformat(),
-                "permalink": post.permalink,
-                "model": label,
-                "model_name": model.name,
-                "model_version": model.version,
-                "model_identity": model.identity_sha256,
-                "aligned": bool(alignment.accepted),
-                **{name: values.get(name, math.nan) for name in METRICS},
-            }
-        )
-        if not alignment.accepted:
-            refused[post.reddit_id] = alignment.reason or ""
-            continue
-        if post.reddit_id not in gallery:
-            original, human = original_and_human(post)
-            gallery[post.reddit_id] = _GalleryPost(
-                reddit_id=post.reddit_id,
-                title=neutralise_bidi(post.title or ""),
-                link=reddit_link(post.permalink),
-                created=post.created_utc.strftime("%Y-%m-%d"),
-                original=thumbnail(original, image_dir, f"{post.reddit_id}-original.jpg"),
-                human=thumbnail(human, image_dir, f"{post.reddit_id}-human.jpg"),
-                machines={},
-                values={},
-            )
-        entry = gallery[post.reddit_id]
-        entry.machines[label] = thumbnail(
-            decode(colorization.image.data), image_dir, f"{post.reddit_id}-{slug(label)}.jpg"
-        )
-        entry.values[label] = values
-    columns = ["reddit_id", "created_utc", "permalink", "model", "model_name", "model_version", "model_identity",
-               "aligned", *METRICS]
-    return pd.DataFrame.from_records(records, columns=columns), list(gallery.values()), refused
+    return query
+
+
+def _collect(session: Session, filters: ReportFilter, image_dir: Path):
+    """The per-colorization table, the gallery (writing the thumbnails it lacks) and refusals.
+
+    Numbers come from two queries over stored rows (no image is read for them); an image is read
+    only for a thumbnail that is not in ``image_dir`` yet.
+    """
+    rows = pd.DataFrame(session.execute(_filtered(
+        select(Colorization.id.label("colorization_id"), Post.id.label("post_id"), Post.reddit_id,
+               Post.created_utc, Post.permalink, Post.title, Model.id.label("model_id"), Model.name.label("model_name"),
+               Model.version.label("model_version"), Model.identity_sha256.label("model_identity"),
+               Image.id.label("image_id"), Image.sha256.label("image_sha256"),
+               Alignment.accepted.label("aligned"), Alignment.reason)
+        .join(Post, Colorization.post_id == Post.id)
+        .join(Model, Colorization.model_id == Model.id)
+        .join(Image, Colorization.image_id == Image.id)
+        .join(Alignment, Alignment.post_id == Post.id)
+        .order_by(Post.created_utc, Post.id, Model.name), filters)).all(), columns=_ROW_COLUMNS)
+    labels = model_labels(session.scalars(select(Model).where(Model.id.in_(rows["model_id"].unique().tolist()))).all())
+    rows["model"] = rows["model_id"].map(labels)
+    rows["aligned"] = rows["aligned"].astype(bool)
+    values = _metric_values(session, filters).reindex(rows["colorization_id"]).set_axis(rows.index)
+    table = pd.concat([rows[["reddit_id"]].assign(created_utc=[t.isoformat() for t in rows["created_utc"]]),
+                       rows[["permalink", "model", "model_name", "model_version", "model_identity", "aligned"]],
+                       values], axis=1)
+    refused = dict(rows.loc[~rows["aligned"], ["reddit_id", "reason"]].fillna("").itertuples(index=False))
+    gallery = _Gallery.of(rows[rows["aligned"]], values[rows["aligned"]], _post_image_keys(session, filters))
+    Thumbnails(image_dir).write(session, gallery)
+    return table, gallery, refused
+
+
+_ROW_COLUMNS = ["colorization_id", "post_id", "reddit_id", "created_utc", "permalink", "title", "model_id",
+                "model_name", "model_version", "model_identity", "image_id", "image_sha256", "aligned", "reason"]
+
+
+def _metric_values(session: Session, filters: ReportFilter) -> pd.DataFrame:
+    """Colorizations × ``METRICS``, NaN where a colorization lacks a metric."""
+    stored = pd.DataFrame(session.execute(_filtered(
+        select(Metric.colorization_id, Metric.name, Metric.value)
+        .join(Colorization, Metric.colorization_id == Colorization.id)
+        .join(Post, Colorization.post_id == Post.id)
+        .join(Model, Colorization.model_id == Model.id), filters)).all(), columns=["colorization_id", "name", "value"])
+    values = stored.pivot(index="colorization_id", columns="name", values="value") if len(stored) else pd.DataFrame()
+    return values.reindex(columns=list(METRICS)).astype(np.float64)
+
+
+def _post_image_keys(session: Session, filters: ReportFilter) -> dict[int, str]:
+    """Per post: a digest of its stored images and their roles, which names its original and human
+    thumbnails, so a post whose images change gets new ones (and one whose images stay keeps them)."""
+    query = select(PostImage.post_id, PostImage.role, Image.sha256).join(Image, PostImage.image_id == Image.id)
+    if filters.since is not None:
+        query = query.join(Post, PostImage.post_id == Post.id).where(Post.created_utc >= filters.since)
+    images: dict[int, list[str]] = {}
+    for post_id, role, sha256 in session.execute(query):
+        images.setdefault(post_id, []).append(f"{role}:{sha256}")
+    return {post_id: hashlib.sha256(" ".join(sorted(keys)).encode()).hexdigest()[:KEY_CHARS]
+            for post_id, keys in images.items()}
+
+
+KEY_CHARS = 16
+"""Hex digits of a content digest in a thumbnail's name (64 bits: no two images of a report collide)."""
+
+
+@dataclass
+class _Gallery:
+    """The gallery's posts (aligned ones, oldest first) with their thumbnails and numbers by model."""
+
+    posts: pd.DataFrame  # post_id, reddit_id, title, link, created, original, human
+    machines: dict[str, list[str | None]]  # model → thumbnail per post (None where it did not colorize it)
+    values: dict[str, pd.DataFrame]  # model → posts × METRICS
+    sources: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # thumbnail → (what, post id, image id)
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, values: pd.DataFrame, image_keys: dict[int, str]) -> _Gallery:
+        first = rows.drop_duplicates("post_id")
+        keys = first["post_id"].map(image_keys)
+        posts = pd.DataFrame({
+            "post_id": first["post_id"].to_numpy(),
+            "reddit_id": first["reddit_id"].to_numpy(),
+            "title": [neutralise_bidi(title or "") for title in first["title"]],
+            "link": [reddit_link(permalink) for permalink in first["permalink"]],
+            "created": [t.strftime("%Y-%m-%d") for t in first["created_utc"]],
+            "original": [f"images/{key}-original.jpg" for key in keys],
+            "human": [f"images/{key}-human.jpg" for key in keys],
+        })
+        gallery = cls(posts=posts, machines={}, values={})
+        for post_id, original, human in posts[["post_id", "original", "human"]].itertuples(index=False):
+            gallery.sources[original] = ("original", post_id, 0)
+            gallery.sources[human] = ("human", post_id, 0)
+        position = pd.Series(np.arange(len(posts)), index=posts["post_id"])
+        for model, by_model in rows.groupby("model", sort=False):
+            at = position[by_model["post_id"]].to_numpy()
+            names = [f"images/{sha[:KEY_CHARS]}.jpg" for sha in by_model["image_sha256"]]
+            machines = np.full(len(posts), None, dtype=object)
+            machines[at] = names
+            gallery.machines[str(model)] = machines.tolist()
+            table = pd.DataFrame(np.nan, index=range(len(posts)), columns=list(METRICS))
+            table.iloc[at] = values.loc[by_model.index].to_numpy()
+            gallery.values[str(model)] = table
+            for name, post_id, image_id in zip(names, by_model["post_id"], by_model["image_id"]):
+                gallery.sources[name] = ("machine", int(post_id), int(image_id))
+        return gallery
+
+    def thumbnails_of(self, reddit_id: str) -> dict[str, Any]:
+        """One post's thumbnails: original, human and machines by model (the ten best and worst)."""
+        at = int(np.flatnonzero(self.posts["reddit_id"].to_numpy() == reddit_id)[0])
+        return {"original": self.posts["original"][at], "human": self.posts["human"][at],
+                "machines": {model: names[at] for model, names in self.machines.items()}}
+
+
+class Thumbnails:
+    """The report's ``images/`` folder: each thumbnail is named by a digest of what it shows, so
+    one already there is reused without reading its image, and those no gallery post names any
+    more are removed."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.written = 0
+
+    def write(self, session: Session, gallery: _Gallery) -> None:
+        present = {entry.name for entry in os.scandir(self.folder) if entry.name.endswith(".jpg")}
+        wanted = {name.removeprefix("images/") for name in gallery.sources}
+        by_post: dict[int, list[tuple[str, str, int]]] = {}
+        for name, (what, post_id, image_id) in gallery.sources.items():
+            if name.removeprefix("images/") not in present:
+                by_post.setdefault(post_id, []).append((name.removeprefix("images/"), what, image_id))
+        for post_id, needed in by_post.items():
+            self._write_post(session, post_id, needed)
+        for stale in present - wanted:
+            (self.folder / stale).unlink(missing_ok=True)
+
+    def _write_post(self, session: Session, post_id: int, needed: list[tuple[str, str, int]]) -> None:
+        if any(what != "machine" for _, what, _ in needed):
+            original, human = original_and_human(session.get(Post, post_id))
+            for name, what, _ in needed:
+                if what != "machine":
+                    thumbnail(original if what == "original" else human, self.folder, name)
+                    self.written += 1
+        for name, what, image_id in needed:
+            if what == "machine":
+                thumbnail(decode(session.scalar(select(Image.data).where(Image.id == image_id))), self.folder, name)
+                self.written += 1
+        session.expunge_all()  # a post's decoded images are not needed again: keep memory flat
+
+
+GALLERY_DATA = "gallery-data.js"
+GALLERY_SCRIPT = "gallery.js"
+SIGNIFICANT_DIGITS = 6
+"""Digits the gallery's numbers keep: it shows three and sorts by these (metrics.csv has them all)."""
+
+
+def write_gallery(out_dir: Path, gallery: _Gallery, models: list[str]) -> None:
+    """The gallery's data and the script that shows it as a sortable, filterable table a page at a time.
+
+    The data is a script, not a JSON file, because a page opened from disk (file://) may not fetch
+    files; it holds one JSON text, which browsers parse faster than the same object as code.
+    """
+    posts = gallery.posts
+    data = {
+        "models": models,
+        "metrics": [{"name": name, "label": info.label, "better": info.better} for name, info in METRICS.items()],
+        "posts": {column: posts[column].tolist() for column in ("reddit_id", "title", "link", "created", "original",
+                                                                 "human")},
+        "machines": {model: gallery.machines[model] for model in models if model in gallery.machines},
+        "values": {model: {name: _significant(values[name].to_numpy()) for name in METRICS}
+                   for model, values in gallery.values.items() if model in models},
+    }
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    write_file(out_dir / GALLERY_DATA, f"window.colorbotGallery = JSON.parse({json.dumps(text)});\n")
+    write_file(out_dir / GALLERY_SCRIPT, (resources.files("eval") / "templates" / GALLERY_SCRIPT).read_bytes())
+
+
+def _significant(values: np.ndarray) -> list[float | None]:
+    """``values`` to ``SIGNIFICANT_DIGITS`` digits, None where not finite."""
+    finite = np.isfinite(values)
+    magnitude = np.floor(np.log10(np.abs(np.where(finite & (values != 0), values, 1.0))))
+    decimals = np.minimum(SIGNIFICANT_DIGITS - 1 - magnitude, 22)  # 10 ** 22 is the last exact power
+    with np.errstate(invalid="ignore", over="ignore"):
+        # Dividing by an exact power of ten gives the double nearest the decimal, whose repr is short.
+        rounded = np.where(decimals >= 0, np.round(values * 10.0 ** decimals) / 10.0 ** decimals,
+                           np.round(values / 10.0 ** -decimals) * 10.0 ** -decimals)
+    out = rounded.astype(object)
+    out[~finite] = None
+    return out.tolist()
 
 
 def thumbnail(rgb: np.ndarray, image_dir: Path, name: str) -> str:

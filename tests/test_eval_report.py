@@ -81,9 +81,54 @@ def test_report_folder_is_complete(report):
     assert settings["eval"]["min_inliers"] == 20 and "scikit-image" in settings["libraries"]
     assert "2,000,000 pixels" in settings["preprocessing"]["measuring size"], "readers learn of the 2 MP copies"
     html = report.read_text()
-    assert "&lt;astronaut&gt;" in html, "titles are escaped"
-    assert "http://" not in html.replace('href="http', "") and "https://" not in html, "nothing from the network"
+    assert "<astronaut>" not in html, "titles are escaped (the gallery's are data, shown as text by gallery.js)"
+    assert "Old photo <astronaut>" in gallery_data(folder)["posts"]["title"]
+    for page in (html, (folder / "gallery.js").read_text(), (folder / "gallery-data.js").read_text()):
+        assert "http://" not in page.replace('href="http', "") and "//cdn" not in page, "nothing from the network"
+    assert "https://" not in html
     assert "could not be aligned" in (folder / "summary.md").read_text()
+
+
+def gallery_data(folder: Path) -> dict:
+    """What gallery-data.js gives the page: one JSON text, parsed by the browser."""
+    text = (folder / "gallery-data.js").read_text(encoding="utf-8")
+    prefix, suffix = "window.colorbotGallery = JSON.parse(", ");\n"
+    assert text.startswith(prefix) and text.endswith(suffix)
+    return json.loads(json.loads(text[len(prefix):-len(suffix)]))
+
+
+def images_of(folder: Path) -> dict[str, tuple[int, int]]:
+    return {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in (folder / "images").iterdir()}
+
+
+def test_a_second_report_reads_no_image_and_rewrites_no_thumbnail(sessions, report, monkeypatch):
+    import eval.report
+
+    folder = report.parent
+    before, summary = images_of(folder), (folder / "summary.json").read_text()
+    assert len(before) == 2 * 2 + 5, "original and human of 2 posts, resenc and gray on both, rival on p0"
+
+    def no_decoding(*_args):
+        raise AssertionError("an image was read")
+    monkeypatch.setattr(eval.report, "decode", no_decoding)
+    monkeypatch.setattr(eval.report, "original_and_human", no_decoding)
+    write_report(sessions, folder)
+    assert images_of(folder) == before and (folder / "summary.json").read_text() == summary
+
+
+def test_a_changed_colorization_gets_a_new_thumbnail_and_its_old_one_goes(sessions, report):
+    folder = report.parent
+    before = images_of(folder)
+    old = gallery_data(folder)["machines"]["rival"][0]
+    with sessions.begin() as session:
+        colorization = session.scalars(select(Colorization).join(Model).where(Model.name == "rival")).one()
+        colorization.image_id = store_image(session, examine(png(small("coffee")))).id
+    write_report(sessions, folder)
+    after = images_of(folder)
+    new = gallery_data(folder)["machines"]["rival"][0]
+    assert new != old and not (folder / old).exists() and (folder / new).is_file()
+    assert set(after) == set(before) - {Path(old).name} | {Path(new).name}
+    assert all(after[name] == before[name] for name in set(after) & set(before)), "the others are kept as they were"
 
 
 def test_leaderboard_in_summary_json_and_md(report):
@@ -137,6 +182,8 @@ def test_report_in_a_real_browser(report, browser_page):
     page, problems = browser_page.page, browser_page.problems
     page.goto(report.as_uri())
     page.wait_for_load_state("load")
+    page.locator("#gallery").scroll_into_view_if_needed()  # its thumbnails load when near the viewport
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
     images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.getAttribute('src'), i.naturalWidth])")
     # plots + gallery (2 posts × original, resenc, gray, human, and rival on p0) + ten best and worst
     # (resenc: 2 + 2 posts, rival: 1 + 1, each original | model | human)
@@ -162,6 +209,10 @@ def test_report_in_a_real_browser(report, browser_page):
     browser_page.screenshot("report-leaderboard.png", full_page=False)
     page.locator("details.metrics > summary").click()
     assert page.locator("details.metrics #summary").is_visible()
+    caption = page.locator("#post-p0 td").first.locator("figcaption")
+    assert "Old photo <astronaut>" in caption.text_content()
+    assert caption.evaluate("c => Array.from(c.children).map(e => e.tagName)") == ["BR"], \
+        "the title is text (p0's empty permalink is no link): only the line break is an element"
 
     def order() -> list[str]:
         return page.eval_on_selector_all("#gallery tbody tr", "rows => rows.map(r => r.id)")
@@ -173,6 +224,12 @@ def test_report_in_a_real_browser(report, browser_page):
     assert order() == ["post-p1", "post-p0"]
     page.select_option("#sort-any", "resenc|psnr")
     assert order() == ["post-p1", "post-p0"]  # ascending PSNR: worst first
+    page.select_option("#filter-model", "rival")
+    assert order() == ["post-p0"], "rival colorized only p0"
+    assert page.locator("#gallery-count").text_content().startswith("1 of 2 posts")
+    page.select_option("#filter-model", "")
+    page.locator('.ranked-set[data-model="rival"] figcaption a').first.click()
+    assert page.locator("#post-p0.target").is_visible(), "a ranked post's link opens it in the gallery"
     browser_page.screenshot("eval-report.png")
     assert problems == []
 
@@ -246,13 +303,59 @@ def test_the_report_links_only_to_reddit_permalinks_and_neutralises_bidi_control
         session.get(Post, post_id).permalink = permalink
         session.get(Post, post_id).title = BIDI_TITLE
     evaluate_pending(sessions)
-    page = write_report(sessions, tmp_path / "report").read_text(encoding="utf-8")
-    gallery = page[page.index('id="post-p0"'):]
-    caption = gallery[gallery.index("<figcaption>"):gallery.index("</figcaption>")]
-    if href is None:
-        assert "<a " not in caption and permalink not in page
-        assert "p0 ·" in caption  # the post is still named, as text
-    else:
-        assert f'<a href="{href}">p0</a>' in caption
-    assert "Grandpa gpj.exe at the harbour (1952)" in caption
-    assert not any(control in page for control in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    folder = write_report(sessions, tmp_path / "report").parent
+    posts = gallery_data(folder)["posts"]
+    assert posts["reddit_id"] == ["p0"] and posts["link"] == [href]
+    assert posts["title"] == ["Grandpa gpj.exe at the harbour (1952)"]
+    for name in ("index.html", "gallery-data.js", "summary.md"):
+        text = (folder / name).read_text(encoding="utf-8")
+        assert href is not None or permalink not in text
+        assert not any(control in text for control in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+SORT_AND_FILTER_POSTS = 3000
+
+
+def test_gallery_of_thousands_of_posts_sorts_and_filters_in_a_real_browser(db_url, tmp_path, browser_page):
+    from report_posts import SyntheticPosts
+
+    synthetic = SyntheticPosts(db_url, pool=20)
+    synthetic.add(SORT_AND_FILTER_POSTS)
+    index = write_report(synthetic.sessions, tmp_path / "report")
+    data = gallery_data(index.parent)
+    ids, uv_error = data["posts"]["reddit_id"], data["values"]["resenc"]["uv_error"]
+    # Equal numbers (6 digits) keep the date order, either way; missing ones come last.
+    by_uv = [ids[i] for i in sorted(range(len(ids)), key=lambda i: (uv_error[i] is None, uv_error[i] or 0))]
+    by_uv_down = [ids[i] for i in sorted(range(len(ids)), key=lambda i: (uv_error[i] is None, -(uv_error[i] or 0)))]
+    with_rival = [ids[i] for i, thumbnail in enumerate(data["machines"]["rival"]) if thumbnail]
+    assert 0.85 * SORT_AND_FILTER_POSTS < len(ids) < SORT_AND_FILTER_POSTS, "about 10 % are refused"
+
+    page = browser_page.page
+    page.goto(index.as_uri())
+    page.wait_for_selector("#gallery[data-ready]")
+
+    def shown() -> list[str]:
+        return page.eval_on_selector_all("#gallery tbody tr", "rows => rows.map(r => r.id.slice(5))")
+
+    assert shown() == ids[:50], "one page, oldest first"
+    page.select_option("#sort-any", "resenc|uv_error")
+    assert shown() == by_uv[:50]
+    page.locator('button.sort[data-key="resenc|uv_error"]').click()  # already the key: reverses
+    assert shown() == by_uv_down[:50]
+    page.select_option("#page-size", "200")
+    page.locator("#page-next").click()
+    assert shown() == by_uv_down[200:400]
+
+    page.select_option("#filter-model", "rival")
+    assert page.locator("#gallery").get_attribute("data-shown") == str(len(with_rival))
+    rival_by_uv = [post for post in by_uv_down if post in set(with_rival)]
+    assert shown() == rival_by_uv[:200], "a filter starts again at the first page"
+    created = data["posts"]["created"]
+    page.fill("#filter-from", created[1000])
+    page.locator("#filter-from").dispatch_event("change")
+    expected = [post for post in rival_by_uv if created[ids.index(post)] >= created[1000]]
+    assert page.locator("#gallery").get_attribute("data-shown") == str(len(expected))
+    assert shown() == expected[:200]
+    links = page.eval_on_selector_all("#gallery a", "links => links.map(a => a.href)")
+    assert len(links) == 200 and all(link.startswith("https://www.reddit.com/r/colorization/") for link in links)
+    assert browser_page.problems == []

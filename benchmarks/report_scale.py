@@ -1,0 +1,144 @@
+"""`colorbot report` at scale: a first report over 5,000 stored posts, a second after 50 new ones, and
+a 50,000-post report opened and sorted in headless Chromium.
+
+Run by hand:  nice -n 10 .venv/bin/python benchmarks/report_scale.py [--posts 5000] [--added 50]
+              [--browser-posts 50000] [--before REV]
+
+The database is synthetic and built directly (Core inserts, no alignment or measuring): posts with
+small (64 × 48) PNG originals and human colorizations, a model on every post, a rival on every other
+one, the gray baseline, 10 % of alignments refused, and all of ``eval.metrics.METRICS`` as random
+numbers. At 5,000 posts every image is distinct, as on Reddit; the 50,000-post database draws its
+posts' images from a pool of ``--pool`` sets, which keeps its file and its thumbnails small and
+leaves the numbers (what the browser sorts) as varied as ever.
+
+``--before REV`` also times the first report at 5,000 posts with the ``eval`` package of that commit
+(``git archive`` into a temporary folder, put first on ``sys.path`` of a child process), on a copy of
+the same database, so before and after come from one run on one machine.
+
+Prints one JSON object: seconds for each report, the thumbnails each wrote, and the browser's
+load-to-rendered and sort times (``performance.now()`` in the page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+from report_posts import SyntheticPosts  # noqa: E402 - the tests' generator, found beside them
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+def timed_report(url: str, out_dir: Path, eval_root: Path | None = None) -> dict:
+    """Seconds of one ``write_report`` in a child process (``eval_root``: another commit's ``eval``)."""
+    path = [str(eval_root)] if eval_root else []
+    code = (
+        "import sys, time, json; sys.path[:0] = " + json.dumps([*path, str(ROOT)]) + "\n"
+        "from db import make_engine, session_factory\n"
+        "from eval.report import write_report\n"
+        "started = time.perf_counter()\n"
+        f"write_report(session_factory(make_engine({url!r})), {str(out_dir)!r})\n"
+        "print(json.dumps({'seconds': time.perf_counter() - started}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["thumbnails"] = sum(1 for _ in (out_dir / "images").glob("*.jpg"))
+    return {"seconds": round(figures["seconds"], 2), "thumbnail_files": figures["thumbnails"]}
+
+
+def eval_package_of(revision: str, into: Path) -> Path:
+    """That commit's ``eval`` package (code and templates) in ``into``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "eval"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+MEASURE_IN_BROWSER = """async () => {
+    const sortedAt = [];
+    const select = document.getElementById('sort-any');
+    for (const key of ['resenc|uv_error', 'rival|psnr', 'gray|score']) {
+        const started = performance.now();
+        select.value = key;
+        select.dispatchEvent(new Event('change'));
+        await new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
+        sortedAt.push(performance.now() - started);
+    }
+    return {sort_ms: sortedAt, rows_in_dom: document.querySelectorAll('#gallery tbody tr').length};
+}"""
+
+
+def open_in_browser(index: Path) -> dict:
+    """Load-to-rendered time of the report's gallery and three sorts, in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        started = time.perf_counter()
+        page.goto(index.as_uri())
+        page.wait_for_selector("#gallery[data-ready] tbody tr")
+        wall = time.perf_counter() - started
+        rendered = page.evaluate("() => Number(document.getElementById('gallery').dataset.ready)")
+        figures = page.evaluate(MEASURE_IN_BROWSER)
+        browser.close()
+    return {"load_to_rendered_ms": round(rendered), "goto_to_rendered_wall_s": round(wall, 2),
+            "sort_ms": [round(ms) for ms in figures["sort_ms"]], "rows_in_dom": figures["rows_in_dom"]}
+
+
+def _progress(figures: dict, key: str, value) -> None:
+    figures[key] = value
+    print(f"{key}: {json.dumps(value)}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=5000)
+    parser.add_argument("--added", type=int, default=50)
+    parser.add_argument("--browser-posts", type=int, default=50000, help="0: skip the browser part")
+    parser.add_argument("--pool", type=int, default=500, help="image sets the browser-size database shares")
+    parser.add_argument("--before", metavar="REV", help="also time the first report with this commit's eval package")
+    parser.add_argument("--work", type=Path, help="keep the databases and reports here")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="report-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    figures: dict = {"posts": args.posts, "added": args.added}
+
+    url = f"sqlite:///{work / 'report.db'}"
+    started = time.perf_counter()
+    SyntheticPosts(url).add(args.posts)
+    _progress(figures, "build_db_s", round(time.perf_counter() - started, 1))
+    if args.before:
+        before_db = work / "before.db"
+        shutil.copyfile(work / "report.db", before_db)
+        old_eval = eval_package_of(args.before, Path(tempfile.mkdtemp(prefix="eval-before-", dir=work)))
+        _progress(figures, "before_first_report", {"revision": args.before, **timed_report(
+            f"sqlite:///{before_db}", work / "report-before", old_eval)})
+    _progress(figures, "first_report", timed_report(url, work / "report"))
+    _progress(figures, "unchanged_report", timed_report(url, work / "report"))
+    SyntheticPosts(url).add(args.added)
+    _progress(figures, "report_after_added", timed_report(url, work / "report"))
+
+    if args.browser_posts and CHROMIUM.exists():
+        big_url = f"sqlite:///{work / 'browser.db'}"
+        started = time.perf_counter()
+        SyntheticPosts(big_url, pool=args.pool).add(args.browser_posts)
+        figures["browser_db_s"] = round(time.perf_counter() - started, 1)
+        figures["browser_report"] = {"posts": args.browser_posts, **timed_report(big_url, work / "browser-report")}
+        data = work / "browser-report" / "gallery-data.js"
+        figures["browser_report"]["gallery_data_mb"] = round(data.stat().st_size / 1e6, 1) if data.exists() else None
+        figures["browser"] = open_in_browser(work / "browser-report" / "index.html")
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
