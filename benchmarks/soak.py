@@ -23,8 +23,8 @@ What it does, in one folder:
      must end evaluated;
    * some posts' images are awkward but valid: served with ``Content-Encoding: gzip``, a human
      colorization as an RGBA PNG with a transparent frame, a 16-bit grayscale PNG original: those
-     must end as their plain twins do, and the gzip-served and 16-bit ones with exactly their
-     twins' metrics (the bytes decode to the same pixels);
+     must end in their plain twins' state, and the gzip-served and 16-bit ones with exactly their
+     twins' outcome and metrics (the bytes decode to the same pixels);
    * the model server goes down: stopped before a run, and SIGKILLed while the run colorizes, then
      started again; the run must fail the colorize job with the model server's error, and no post
      may be charged an attempt or skipped for it;
@@ -1024,11 +1024,14 @@ def final_checks(soak: Soak, snapshot_ids: set[str], designed: Designed, model_n
         for rid, kind in designed.benign.items():
             twin = soak.healthy_twin(rid, designed)
             expected = (post_state.get(twin), reasons.get(twin)) if twin else ("evaluated", "")
-            if (post_state.get(rid), reasons.get(rid)) != expected:
+            # The alpha post's white frame is other pixels than its twin's: whether its alignment
+            # is accepted may differ (a 4-pixel frame at 128 x 96 cost one seeded post its inliers).
+            same = (lambda outcome: outcome) if kind in SAME_PIXEL_KINDS else (lambda outcome: outcome[0])
+            if same((post_state.get(rid), reasons.get(rid))) != same(expected):
                 wrong.append((rid, kind, post_state.get(rid), reasons.get(rid, "")[:100], "twin", twin, expected))
             elif twin and kind in SAME_PIXEL_KINDS and measured_as(conn, rid) != measured_as(conn, twin):
                 wrong.append((rid, kind, "measured otherwise than its twin", twin))
-        check("gzip-served, alpha and 16-bit posts end as their plain twins do (gzip, 16-bit: measured the same)",
+        check("gzip-served, alpha and 16-bit posts end in their plain twins' state (gzip, 16-bit: measured the same)",
               not wrong, f"{wrong[:3]}")
         blamed = rows("select reddit_id, skip_reason from posts where skip_reason like '%colorizing failed%' limit 3")
         check("no post is skipped for a model's failure", not blamed, f"{blamed}")
