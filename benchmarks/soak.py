@@ -2,12 +2,15 @@
 full disk, then a check that every post was completed once and nothing committed was lost.
 
 Run by hand:  .venv/bin/python benchmarks/soak.py [--posts 5000] [--kills 6] [--seed 1] [--keep DIR]
+              [--no-model-server]
 
 What it does, in one folder:
 
 1. serves ``--posts`` synthetic posts (gallery / composite / comment-link, small photos so that
    evaluating thousands of pairs stays affordable) from the Reddit replay server on 127.0.0.1, and
-   exports a tiny residual-encoder model (as the tests' ``tiny_models`` fixture does);
+   exports a tiny residual-encoder model (as the tests' ``tiny_models`` fixture does), which it also
+   serves with ``colorbot serve`` as a remote model (``url``, TensorFlow Serving's REST API), so
+   every post is colorized by the local model(s), the served one and the gray baseline;
 2. runs ``colorbot run --once`` (scrape → colorize → evaluate → report) as a subprocess again and
    again while faults are injected:
 
@@ -15,8 +18,16 @@ What it does, in one folder:
      dropped connection for a seeded share of requests; image hosts do the same plus truncated
      bodies and HTML, for another share;
    * some posts' images are broken for good (HTML, truncated file, zero bytes, larger than
-     ``download.max_bytes``, a PNG declaring 10^10 pixels): those posts must end skipped with the
-     reason; others fail through one whole run only: those must end evaluated;
+     ``download.max_bytes``, a PNG declaring 10^10 pixels, a JPEG whose EXIF block is corrupt):
+     those posts must end skipped with the reason; others fail through one whole run only: those
+     must end evaluated;
+   * some posts' images are awkward but valid: served with ``Content-Encoding: gzip``, a human
+     colorization as an RGBA PNG with a transparent frame, a 16-bit grayscale PNG original: those
+     must end in their plain twins' state, and the gzip-served and 16-bit ones with exactly their
+     twins' outcome and metrics (the bytes decode to the same pixels);
+   * the model server goes down: stopped before a run, and SIGKILLed while the run colorizes, then
+     started again; the run must fail the colorize job with the model server's error, and no post
+     may be charged an attempt or skipped for it;
    * a second process holds the database's write lock (``BEGIN IMMEDIATE``) for less than the busy
      time-out (the run must carry on, no "database is locked") and for longer (the run must say
      "database is locked" and exit non-zero);
@@ -39,8 +50,8 @@ that stored image bytes still hash to their key, that the report covers every me
 colorization, and ``PRAGMA integrity_check`` / ``foreign_key_check``.
 
 It prints a table and one JSON line: posts, faults injected by kind, runs / kills / failures, wall
-time, posts/s, peak RSS of the colorbot processes and of this process (which runs the replay
-server), database size, and the checks; the exit code is 1 if any check failed.
+time, posts/s, peak RSS of the colorbot processes, of the model server and of this process (which
+runs the replay server), database size, and the checks; the exit code is 1 if any check failed.
 
 ``tests/reliability/test_faults.py`` runs :func:`run_soak` at small scale; the harness lives here,
 beside the other benchmarks, because it is a benchmark first, and the product packages import
@@ -62,24 +73,28 @@ import random
 import re
 import resource
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import PIL.Image
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.scrape import compose, encode  # noqa: E402
-from bot.replay import Fault, FaultPlan, ReplayServer, Snapshot, bomb_png, build_snapshot  # noqa: E402
+from bot.replay import Fault, FaultPlan, ReplayServer, Snapshot, bomb_png, build_snapshot, corrupt_exif_jpeg  # noqa: E402
+from colorizer.images import decode  # noqa: E402
 from tests.factories import gray_copy  # noqa: E402
 
 STATE_RANK = {"new": 0, "fetched": 1, "colorized": 2, "evaluated": 3, "replied": 4, "skipped": 5}
@@ -98,7 +113,19 @@ PERMANENT_KINDS = {
     "zero-bytes": "no image header",
     "oversized": "download.max_bytes",
     "bomb": "download.max_pixels",
+    "corrupt-exif": "EXIF block is corrupt",
 }
+# Awkward but valid: the post must end as its plain twin does. gzip: the images served with
+# Content-Encoding: gzip; alpha: the colorization an RGBA PNG with a transparent frame; gray16: the
+# original a 16-bit grayscale PNG of the same gray values (times 257).
+BENIGN_KINDS = ("gzip", "alpha", "gray16")
+# Decoded to the very pixels of their twins' images, so measured exactly as the twins are.
+SAME_PIXEL_KINDS = ("gzip", "gray16")
+# Kinds that replace one of two separate images (a composite has only one, holding both).
+SEPARATE_IMAGE_KINDS = ("corrupt-exif", "alpha", "gray16")
+COMPOSITE_LAYOUT = 1  # build_snapshot's layouts, in turn: gallery, composite, comment-link
+REMOTE_MODEL = "remote"  # the name the served model is configured and stored under
+MODEL_SERVER_ERROR = re.compile(r"job colorize failed: (ModelUnavailableError|RemoteColorizerError)")
 # Broken through one whole run only: the post must be evaluated in the end.
 TRANSIENT_KINDS = ("429", "500", "503", "truncate", "html", "drop", "slow")
 DISK_FULL_ERRORS = ("disk I/O error", "database or disk is full", "File too large")
@@ -131,9 +158,10 @@ class SoakPlan:
     max_final_runs: int = 8
     run_timeout_s: float = 3600.0
     models: list[Path] = field(default_factory=list)  # exported models; empty: export one tiny model
+    remote_model: bool = True  # also serve models[0] with `colorbot serve`, configured by url
 
     def fault_run_cap(self) -> int:
-        return self.max_fault_runs or self.kills * 2 + 6
+        return self.max_fault_runs or self.kills * 2 + 6 + (2 if self.remote_model else 0)
 
 
 @dataclass
@@ -150,11 +178,12 @@ class Trigger:
 
 @dataclass
 class RunSpec:
-    purpose: str  # "kill", "short-lock", "long-lock", "disk-full", "final"
+    purpose: str  # "kill", "short-lock", "long-lock", "disk-full", "model-down", "model-crash", "final"
     kill: Trigger | None = None
     lock: Trigger | None = None
     lock_s: float = 0.0
     fsize_bytes: int | None = None
+    crash_server: Trigger | None = None  # when to SIGKILL the model server during the run
 
 
 @dataclass
@@ -167,6 +196,7 @@ class RunRecord:
     peak_rss_mib: float
     trigger: str = ""
     lock: str = ""
+    server_crashed: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -194,6 +224,7 @@ class SoakResult:
     db_bytes: int
     checks: list[Check]
     work_dir: str
+    model_server: dict[str, Any] = field(default_factory=dict)  # starts, stops by signal, peak RSS
 
     @property
     def ok(self) -> bool:
@@ -218,6 +249,7 @@ class SoakResult:
             "colorbot_peak_rss_mib": round(self.colorbot_peak_rss_mib, 1),
             "children_peak_rss_mib": round(self.children_peak_rss_mib, 1),
             "harness_peak_rss_mib": round(self.harness_peak_rss_mib, 1),
+            "model_server": self.model_server,
             "db_mib": round(self.db_bytes / 2**20, 1),
             "checks_failed": [f"{check.name}: {check.detail}" for check in self.failed_checks],
             "ok": self.ok,
@@ -246,9 +278,10 @@ class Designed:
 
     permanent: dict[str, str] = field(default_factory=dict)
     transient: dict[str, str] = field(default_factory=dict)
+    benign: dict[str, str] = field(default_factory=dict)
 
     def all(self) -> set[str]:
-        return set(self.permanent) | set(self.transient)
+        return set(self.permanent) | set(self.transient) | set(self.benign)
 
 
 def post_of_path(path: str) -> str | None:
@@ -260,25 +293,71 @@ def post_of_path(path: str) -> str | None:
 
 
 LAYOUT_COUNT = 3  # build_snapshot's default layouts, in turn: gallery, composite, comment-link
+FRAME = 4  # pixels of transparent frame round an alpha colorization
+
+
+def gray16_png(gray_jpeg: bytes) -> bytes:
+    """A 16-bit grayscale PNG of the JPEG's gray values times 257: scaled back to 8 bits, the same pixels."""
+    levels = decode(gray_jpeg)[:, :, 0].astype(np.uint16) * 257
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(levels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def alpha_png(colorized: bytes) -> bytes:
+    """An RGBA PNG of the colorization, its frame transparent over black (which white must replace)."""
+    rgb = decode(colorized).copy()
+    alpha = np.zeros(rgb.shape[:2], np.uint8)
+    alpha[FRAME:-FRAME, FRAME:-FRAME] = 255
+    rgb[alpha == 0] = 0
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def design_breakage(plan: SoakPlan) -> Designed:
+    """Which posts are broken, and how: seeded; the kinds that need two separate images get posts
+    whose layout has them."""
+    rng = random.Random(plan.seed)
+    designed = Designed()
+    # ("html" is both a permanent and a transient kind: its posts are dealt out once for each.)
+    every = [(designed.permanent, kind) for kind in PERMANENT_KINDS] + [
+        (designed.transient, kind) for kind in TRANSIENT_KINDS] + [(designed.benign, kind) for kind in BENIGN_KINDS]
+    separate_kinds = [entry for entry in every if entry[1] in SEPARATE_IMAGE_KINDS]
+    other_kinds = [entry for entry in every if entry[1] not in SEPARATE_IMAGE_KINDS]
+    if plan.broken_per_kind * len(every) > plan.posts // 2:
+        raise ValueError(f"{plan.posts} posts are too few for {plan.broken_per_kind} broken posts per kind")
+    separate = [n for n in range(plan.posts) if n % LAYOUT_COUNT != COMPOSITE_LAYOUT]
+    chosen_separate = rng.sample(separate, plan.broken_per_kind * len(separate_kinds))
+    rest = sorted(set(range(plan.posts)) - set(chosen_separate))
+    chosen_other = rng.sample(rest, plan.broken_per_kind * len(other_kinds))
+    for numbers, kinds in ((chosen_separate, separate_kinds), (chosen_other, other_kinds)):
+        dealt = (entry for entry in kinds for _ in range(plan.broken_per_kind))
+        for number, (group, kind) in zip(numbers, dealt):
+            group[f"p{number:05x}"] = kind
+    return designed
 
 
 def build_soak_snapshot(plan: SoakPlan) -> tuple[Snapshot, Designed]:
     scenes = [textured_scene(plan.seed * 100_000 + n, plan.width, plan.height) for n in range(plan.distinct)]
     pairs = [(encode(gray_copy(rgb)), encode(rgb)) for rgb in scenes]
-    snapshot = build_snapshot((pairs[n % plan.distinct] for n in range(plan.posts)),
-                              compose=functools.lru_cache(maxsize=None)(compose))  # same pair, same composite
-    rng = random.Random(plan.seed)
-    ids = sorted(post["id"] for post in snapshot.posts)
-    wanted = plan.broken_per_kind * (len(PERMANENT_KINDS) + len(TRANSIENT_KINDS))
-    if wanted > len(ids) // 2:
-        raise ValueError(f"{plan.posts} posts are too few for {plan.broken_per_kind} broken posts per kind")
-    chosen = rng.sample(ids, wanted)
-    designed = Designed()
-    kinds = [kind for kind in PERMANENT_KINDS for _ in range(plan.broken_per_kind)]
-    designed.permanent = dict(zip(chosen[: len(kinds)], kinds))
-    transient = [kind for kind in TRANSIENT_KINDS for _ in range(plan.broken_per_kind)]
-    designed.transient = dict(zip(chosen[len(kinds) :], transient))
+    designed = design_breakage(plan)
+    awkward = {  # (post number, kind) -> its (original, colorization), encoded once per scene
+        kind: functools.lru_cache(maxsize=None)(make)
+        for kind, make in {
+            "corrupt-exif": lambda scene: tuple(corrupt_exif_jpeg(decode(data)) for data in pairs[scene]),
+            "alpha": lambda scene: (pairs[scene][0], alpha_png(pairs[scene][1])),
+            "gray16": lambda scene: (gray16_png(pairs[scene][0]), pairs[scene][1]),
+        }.items()
+    }
 
+    def pair_of(number: int) -> tuple[bytes, bytes]:
+        kind = designed.permanent.get(f"p{number:05x}") or designed.benign.get(f"p{number:05x}")
+        scene = number % plan.distinct
+        return awkward[kind](scene) if kind in awkward else pairs[scene]
+
+    snapshot = build_snapshot((pair_of(n) for n in range(plan.posts)),
+                              compose=functools.lru_cache(maxsize=None)(compose))  # same pair, same composite
     oversized = encode(scenes[0]) + bytes(2 * 1024 * 1024)  # a real JPEG, padded past download.max_bytes
     bomb = bomb_png(100_000, 100_000, padding=0)
     for name in list(snapshot.images):
@@ -305,7 +384,9 @@ class SoakFaults(FaultPlan):
       that asks for one, and none after;
     * a seeded share of the other API and image requests fails at random; until each kind has been
       injected once, every other request of its channel gets the next missing kind, so that a
-      small soak sees every kind too.
+      small soak sees every kind too;
+    * ``gzip`` on every request for the images of posts designed to be served gzip-encoded (not a
+      fault: a valid answer, which the downloader must take as one).
     """
 
     def __init__(self, plan: SoakPlan, designed: Designed):
@@ -334,6 +415,8 @@ class SoakFaults(FaultPlan):
             if post is not None and path.startswith(IMAGE_PREFIXES):
                 if self.designed.permanent.get(post) == "html":
                     return self._count("designed permanent html", Fault("html"))
+                if self.designed.benign.get(post) == "gzip":
+                    return self._count("designed benign gzip", Fault("gzip"))
                 kind = self.designed.transient.get(post)
                 if kind is not None and post not in self._transient_done:
                     self._transient_hit.add(post)
@@ -487,6 +570,13 @@ def losses(before: Committed, after: Committed) -> list[str]:
     return problems
 
 
+def post_ledger(db: Path) -> dict[str, tuple[int, str | None, str | None]]:
+    """Each post's attempts, last error and skip reason."""
+    with connect_readonly(db) as conn:
+        return {rid: (attempts, error, reason) for rid, attempts, error, reason
+                in conn.execute("select reddit_id, attempts, last_error, skip_reason from posts")}
+
+
 def integrity(db: Path) -> tuple[str, int]:
     """``PRAGMA integrity_check``'s answer and the number of foreign-key violations."""
     with sqlite3.connect(db, timeout=60) as conn:
@@ -534,6 +624,71 @@ def _drain(stream, sink: io.TextIOBase) -> None:
     sink.flush()
 
 
+class ModelServer:
+    """``colorbot serve`` of one exported model on a port of its own, stopped and started again.
+
+    The port is kept across restarts, since the configuration names it: a restarted server is the
+    same model at the same address, as after a real outage.
+    """
+
+    def __init__(self, model: Path, logs: Path, start_timeout_s: float = 300.0):
+        self.model = model
+        self.logs = logs
+        self.start_timeout_s = start_timeout_s
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+        self.stops: collections.Counter[str] = collections.Counter()
+        self.peak_kib = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.starts += 1
+        self.logs.mkdir(exist_ok=True)
+        log_path = self.logs / f"model-server-{self.starts:02d}.log"
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env.pop("COLORBOT_CONFIG", None)
+        with open(log_path, "w") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "colorbot", "serve", "--model", str(self.model), "--name", REMOTE_MODEL,
+                 "--port", str(self.port)], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"colorbot serve exited {self.process.returncode}: {_tail(log_path.read_text())}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.process.kill()
+        raise RuntimeError(f"colorbot serve did not answer /healthz within {self.start_timeout_s:.0f} s")
+
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> None:
+        """SIGTERM: an operator's stop (it drains what it accepted); SIGKILL: a crash."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.peak_kib = max(self.peak_kib, peak_rss_kib(self.process.pid))
+        self.process.send_signal(how)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.stops[how.name] += 1
+
+    @property
+    def up(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
 class Soak:
     def __init__(self, plan: SoakPlan, work: Path, log: Callable[[str], None]):
         self.plan = plan
@@ -545,6 +700,7 @@ class Soak:
         self.checks: list[Check] = []
         self.committed: Committed | None = None
         self.colorbot_peak_kib = 0
+        self.model_server: ModelServer | None = None
 
     def check(self, name: str, ok: bool, detail: str = "") -> bool:
         self.checks.append(Check(name, bool(ok), detail))
@@ -567,6 +723,8 @@ class Soak:
         ]
         for model in models:
             lines += ["[[colorizer.models]]", f'name = "{model.name}"', f'path = "{model}"']
+        if self.model_server is not None:
+            lines += ["[[colorizer.models]]", f'name = "{REMOTE_MODEL}"', f'url = "{self.model_server.url}"']
         config = self.work / "colorbot.toml"
         config.write_text("\n".join(lines) + "\n")
         return config
@@ -638,6 +796,11 @@ class Soak:
             if lock_holder is not None and not kill_armed and lock_holder.poll() is not None:
                 kill_armed, baseline = True, dict(current)
                 started_kill = now
+            if spec.crash_server is not None and not record.server_crashed and self.model_server is not None \
+                    and _reached(spec.crash_server, current, baseline, now - started):
+                self.model_server.stop(signal.SIGKILL)
+                record.server_crashed = True
+                record.notes.append(f"model server killed at {spec.crash_server.describe()}")
             if spec.kill is not None and kill_armed:
                 since = now - (started if spec.lock is None else started_kill)
                 if _reached(spec.kill, current, baseline, since):
@@ -680,7 +843,8 @@ class Soak:
         choice = self.rng.choice(choices)
         if choice == "seconds":
             return Trigger(seconds=self.rng.uniform(0.5, 6.0))  # start-up, migrations, the listing, model loading
-        rows = left[choice] * (len(self.plan.models) if choice == "colorizations" else 1)
+        models = len(self.plan.models) + (self.model_server is not None)
+        rows = left[choice] * (models if choice == "colorizations" else 1)
         return Trigger(table=choice, rows=self.rng.randint(1, max(1, int(rows * 0.6))))
 
     def fault_runs(self) -> list[RunSpec]:
@@ -690,13 +854,19 @@ class Soak:
         to do writes too little to fill it. The locks are taken as the scrape starts: it writes
         within moments (colorize would first spend seconds loading models, perhaps outlasting a lock).
         """
-        return [
+        runs = [
             RunSpec("kill"),
             RunSpec("disk-full"),
             RunSpec("short-lock", lock=Trigger(table="job_runs", rows=1), lock_s=self.plan.short_lock_s),
             RunSpec("long-lock", lock=Trigger(table="job_runs", rows=1), lock_s=self.plan.long_lock_s),
             RunSpec("kill"),
         ]
+        if self.model_server is not None:
+            # A crash while colorizing comes early, while most posts are still to colorize; the
+            # server is killed within the run's first colorizations, so that posts are left to ask it.
+            runs.insert(2, RunSpec("model-crash", crash_server=Trigger(table="colorizations", rows=self.rng.randint(1, 3))))
+            runs.insert(5, RunSpec("model-down"))
+        return runs
 
     def healthy_twin(self, post_id: str, designed: Designed) -> str | None:
         """An unbroken post with the same photos in the same layout (what the post should end as)."""
@@ -739,6 +909,33 @@ class Soak:
             answer, violations = integrity(self.db)
             self.check(f"run {record.number}: the database is intact after the full disk",
                        answer == "ok" and violations == 0, f"{answer}; {violations} foreign-key violations")
+
+    def expect_model_outage(self, record: RunRecord, output: str, before: dict[str, tuple]) -> bool:
+        """A run the model server was down for must fail the colorize job with its error and charge
+        no post for it; False if the outage did not land (the server was to crash, but the run
+        colorized nothing)."""
+        if record.purpose == "model-crash" and not record.server_crashed:
+            record.notes.append("no colorization in this run: the model server was not killed")
+            return False
+        said = MODEL_SERVER_ERROR.search(output)
+        self.check(f"run {record.number}: a model-server outage fails the colorize job with its error",
+                   said is not None and record.exit_code not in (0, None) and not record.killed,
+                   f"exit {record.exit_code}; {_tail(output)}")
+        after = post_ledger(self.db)
+        server = self.model_server.url.removeprefix("http://") if self.model_server else REMOTE_MODEL
+
+        def blames_model(text: str | None) -> bool:
+            # colorbot.pipeline's words for a model's failure on a post, or the server's address
+            return bool(text) and (text.startswith("colorize:") or "colorizing failed" in text or server in text)
+
+        charged = [rid for rid, (attempts, error, _reason) in after.items()
+                   if attempts > before.get(rid, (0, None, None))[0] and blames_model(error)]
+        skipped = [rid for rid, (_attempts, _error, reason) in after.items()
+                   if blames_model(reason) and not blames_model(before.get(rid, (0, None, None))[2])]
+        self.check(f"run {record.number}: no post is charged an attempt or skipped for the model-server outage",
+                   not charged and not skipped, f"{len(charged)} charged, e.g. {charged[:3]}; "
+                   f"{len(skipped)} skipped, e.g. {skipped[:3]}")
+        return True
 
     def pending(self) -> int:
         with connect_readonly(self.db) as conn:
@@ -824,6 +1021,21 @@ def final_checks(soak: Soak, snapshot_ids: set[str], designed: Designed, model_n
             if (post_state.get(rid), reasons.get(rid)) != expected:
                 wrong.append((rid, kind, post_state.get(rid), reasons.get(rid, "")[:100], "twin", twin, expected))
         check("posts whose images failed through one run end as their unbroken twins do", not wrong, f"{wrong[:3]}")
+        wrong = []
+        for rid, kind in designed.benign.items():
+            twin = soak.healthy_twin(rid, designed)
+            expected = (post_state.get(twin), reasons.get(twin)) if twin else ("evaluated", "")
+            # The alpha post's white frame is other pixels than its twin's: whether its alignment
+            # is accepted may differ (a 4-pixel frame at 128 x 96 cost one seeded post its inliers).
+            same = (lambda outcome: outcome) if kind in SAME_PIXEL_KINDS else (lambda outcome: outcome[0])
+            if same((post_state.get(rid), reasons.get(rid))) != same(expected):
+                wrong.append((rid, kind, post_state.get(rid), reasons.get(rid, "")[:100], "twin", twin, expected))
+            elif twin and kind in SAME_PIXEL_KINDS and measured_as(conn, rid) != measured_as(conn, twin):
+                wrong.append((rid, kind, "measured otherwise than its twin", twin))
+        check("gzip-served, alpha and 16-bit posts end in their plain twins' state (gzip, 16-bit: measured the same)",
+              not wrong, f"{wrong[:3]}")
+        blamed = rows("select reddit_id, skip_reason from posts where skip_reason like '%colorizing failed%' limit 3")
+        check("no post is skipped for a model's failure", not blamed, f"{blamed}")
 
         models_per_post = rows(
             "select p.reddit_id, group_concat(m.name) from posts p join colorizations c on c.post_id = p.id "
@@ -874,6 +1086,14 @@ def final_checks(soak: Soak, snapshot_ids: set[str], designed: Designed, model_n
     return {"states": states, "counts": counts, "skip_reasons": dict(skip_reasons)}
 
 
+def measured_as(conn: sqlite3.Connection, reddit_id: str) -> dict[tuple[str, str], float]:
+    """A post's metrics by (model, metric)."""
+    return {(model, name): value for model, name, value in conn.execute(
+        "select m.name, x.name, x.value from posts p join colorizations c on c.post_id = p.id "
+        "join models m on m.id = c.model_id join metrics x on x.colorization_id = c.id where p.reddit_id = ?",
+        (reddit_id,))}
+
+
 def _reason_class(reason: str | None) -> str:
     reason = reason or ""
     for marker, name in [("download refused", "download refused"), ("gave up after", "gave up fetching"),
@@ -900,6 +1120,70 @@ def export_tiny_model(folder: Path, name: str = "tiny", seed: int = 1) -> Path:
     return folder
 
 
+def fault_phase(soak: Soak, faults: SoakFaults, config: Path) -> tuple[int, int]:
+    """Faults, locks, a full disk, model-server outages and kills; (kills, outages) that landed."""
+    plan = soak.plan
+    queue = soak.fault_runs()
+    kills = outages = crash_retries = 0
+    while (queue or kills < plan.kills) and len(soak.runs) < plan.fault_run_cap():
+        spec = queue.pop(0) if queue else RunSpec("kill")
+        if spec.purpose == "kill":
+            spec.kill = soak.kill_trigger()
+        elif spec.purpose == "short-lock":
+            spec.kill = soak.kill_trigger()
+        elif spec.purpose == "disk-full":
+            spec.fsize_bytes = soak.fsize_limit()
+        outage = spec.purpose in ("model-down", "model-crash")
+        before = post_ledger(soak.db) if outage and soak.db.exists() else {}
+        if spec.purpose == "model-down":
+            soak.model_server.stop(signal.SIGTERM)
+            faults.counts["model server stopped for a run"] += 1
+        record, output = soak.run(config, spec)
+        faults.end_run()
+        kills += record.killed
+        soak.expect(record, output)
+        if outage:
+            if record.server_crashed:
+                faults.counts["model server killed while colorizing"] += 1
+            if soak.expect_model_outage(record, output, before):
+                outages += 1
+            elif crash_retries < 2:
+                crash_retries += 1
+                queue.append(RunSpec("model-crash", crash_server=spec.crash_server))
+            if not soak.model_server.up:
+                soak.model_server.start()
+        soak.after_run(record)
+    return kills, outages
+
+
+def final_phase(soak: Soak, faults: SoakFaults, config: Path, snapshot_ids: set[str],
+                designed: Designed) -> dict[str, Any]:
+    """No more faults (what is broken for good stays broken): run until nothing is left, then once
+    more, which must change nothing; then the final checks."""
+    plan = soak.plan
+    faults.random_on = False
+    faults.end_run()
+    for _ in range(plan.max_final_runs):
+        record, output = soak.run(config, RunSpec("final"))
+        faults.end_run()
+        soak.check(f"run {record.number}: a run without faults succeeds", record.exit_code == 0, _tail(output))
+        soak.after_run(record)
+        if soak.pending() == 0:
+            break
+    soak.check("the chain reaches a fixed point", soak.pending() == 0, f"{soak.pending()} posts still pending")
+    before = soak.committed
+    record, output = soak.run(config, RunSpec("final"))
+    soak.check(f"run {record.number}: a run at the fixed point succeeds", record.exit_code == 0, _tail(output))
+    after = soak.after_run(record)
+    soak.check("a run at the fixed point changes nothing", before is not None and after is not None
+               and before.counts() == after.counts()
+               and {rid: state for rid, (_pid, state) in before.posts.items()}
+               == {rid: state for rid, (_pid, state) in after.posts.items()},
+               f"{before.counts() if before else None} -> {after.counts() if after else None}")
+    model_names = {model.name for model in plan.models} | {"gray"} | ({REMOTE_MODEL} if plan.remote_model else set())
+    return final_checks(soak, snapshot_ids, designed, model_names)
+
+
 def run_soak(plan: SoakPlan, work: Path, log: Callable[[str], None] = print) -> SoakResult:
     """Build, serve, run, fault, kill and check; see the module docstring."""
     started = time.monotonic()
@@ -913,58 +1197,33 @@ def run_soak(plan: SoakPlan, work: Path, log: Callable[[str], None] = print) -> 
                        cwd=REPO, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True)
         plan.models = [work / "tiny"]
     log(f"soak: {plan.posts} posts ({len(snapshot.images)} images, {len(designed.permanent)} broken for good, "
-        f"{len(designed.transient)} broken for one run), {len(plan.models)} model(s), seed {plan.seed}, "
+        f"{len(designed.transient)} broken for one run, {len(designed.benign)} awkward), {len(plan.models)} model(s)"
+        f"{' + 1 served' if plan.remote_model else ''}, seed {plan.seed}, "
         f"built in {time.monotonic() - started:.1f} s; work in {work}")
     faults = SoakFaults(plan, designed)
     soak = Soak(plan, work, log)
-    with ReplayServer(snapshot, faults=faults) as server:
-        config = soak.write_config(server, plan.models)
+    if plan.remote_model:
+        soak.model_server = ModelServer(plan.models[0], work / "logs")
+        soak.model_server.start()
+    try:
+        with ReplayServer(snapshot, faults=faults) as server:
+            config = soak.write_config(server, plan.models)
+            kills, outages = fault_phase(soak, faults, config)
+            soak.check(f"{plan.kills} kills landed", kills >= plan.kills, f"{kills} kills in {len(soak.runs)} runs")
+            if plan.remote_model:
+                soak.check("the model server was down for a whole run and killed during one", outages == 2,
+                           f"{outages} outages landed")
+            found = final_phase(soak, faults, config, snapshot_ids, designed)
+    finally:
+        if soak.model_server is not None:
+            soak.model_server.stop()
 
-        # Faults, locks, a full disk and kills.
-        queue = soak.fault_runs()
-        kills = 0
-        while (queue or kills < plan.kills) and len(soak.runs) < plan.fault_run_cap():
-            spec = queue.pop(0) if queue else RunSpec("kill")
-            if spec.purpose == "kill":
-                spec.kill = soak.kill_trigger()
-            elif spec.purpose == "short-lock":
-                spec.kill = soak.kill_trigger()
-            elif spec.purpose == "disk-full":
-                spec.fsize_bytes = soak.fsize_limit()
-            record, output = soak.run(config, spec)
-            faults.end_run()
-            kills += record.killed
-            soak.expect(record, output)
-            soak.after_run(record)
-        soak.check(f"{plan.kills} kills landed", kills >= plan.kills, f"{kills} kills in {len(soak.runs)} runs")
-
-        # No more faults (what is broken for good stays broken): run until nothing is left, then once more.
-        faults.random_on = False
-        faults.end_run()
-        for _ in range(plan.max_final_runs):
-            record, output = soak.run(config, RunSpec("final"))
-            faults.end_run()
-            soak.check(f"run {record.number}: a run without faults succeeds", record.exit_code == 0, _tail(output))
-            soak.after_run(record)
-            if soak.pending() == 0:
-                break
-        soak.check("the chain reaches a fixed point", soak.pending() == 0, f"{soak.pending()} posts still pending")
-        before = soak.committed
-        record, output = soak.run(config, RunSpec("final"))
-        soak.check(f"run {record.number}: a run at the fixed point succeeds", record.exit_code == 0, _tail(output))
-        after = soak.after_run(record)
-        soak.check("a run at the fixed point changes nothing", before is not None and after is not None
-                   and before.counts() == after.counts()
-                   and {rid: state for rid, (_pid, state) in before.posts.items()}
-                   == {rid: state for rid, (_pid, state) in after.posts.items()},
-                   f"{before.counts() if before else None} -> {after.counts() if after else None}")
-        model_names = {model.name for model in plan.models} | {"gray"}
-        found = final_checks(soak, snapshot_ids, designed, model_names)
     fault_counts = dict(sorted(faults.counts.items()))
     for kind in API_FAULT_KINDS:
         soak.check(f"Reddit API fault {kind} injected", fault_counts.get(f"api {kind}", 0) > 0)
     for kind in IMAGE_FAULT_KINDS:
         soak.check(f"image host fault {kind} injected", fault_counts.get(f"image {kind}", 0) > 0)
+    soak.check("images served gzip-encoded", fault_counts.get("designed benign gzip", 0) > 0)
     db_bytes = sum(path.stat().st_size for path in work.glob("colorbot.db*"))
     return SoakResult(
         plan={key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(plan).items()
@@ -983,6 +1242,9 @@ def run_soak(plan: SoakPlan, work: Path, log: Callable[[str], None] = print) -> 
         db_bytes=db_bytes,
         checks=soak.checks,
         work_dir=str(work),
+        model_server={} if soak.model_server is None else {
+            "starts": soak.model_server.starts, "stops": dict(soak.model_server.stops),
+            "peak_rss_mib": round(soak.model_server.peak_kib / 1024, 1)},
     )
 
 
@@ -1001,6 +1263,8 @@ def print_summary(result: SoakResult) -> None:
         ("posts/s", f"{figures['posts_per_s']}"),
         ("peak RSS colorbot run", f"{result.colorbot_peak_rss_mib:.0f} MiB (getrusage children {result.children_peak_rss_mib:.0f} MiB)"),
         ("peak RSS harness + replay", f"{result.harness_peak_rss_mib:.0f} MiB"),
+        *([("model server", f"{result.model_server['starts']} starts, stopped {result.model_server['stops']}, "
+                            f"peak RSS {result.model_server['peak_rss_mib']:.0f} MiB")] if result.model_server else []),
         ("database", f"{result.db_bytes / 2**20:.1f} MiB"),
         ("rows", ", ".join(f"{table} {count}" for table, count in result.counts.items())),
         ("checks", f"{len(result.checks) - len(result.failed_checks)} of {len(result.checks)} passed"),
@@ -1025,11 +1289,13 @@ def main() -> None:
     parser.add_argument("--image-fault-rate", type=float, default=defaults.image_fault_rate)
     parser.add_argument("--broken-per-kind", type=int, default=defaults.broken_per_kind)
     parser.add_argument("--model", action="append", type=Path, default=[], help="exported model (default: a tiny one)")
+    parser.add_argument("--no-model-server", action="store_true",
+                        help="no served model (and so no model-server outage)")
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
     args = parser.parse_args()
     plan = SoakPlan(posts=args.posts, distinct=args.distinct, width=args.size[0], height=args.size[1], seed=args.seed,
                     kills=args.kills, api_fault_rate=args.api_fault_rate, image_fault_rate=args.image_fault_rate,
-                    broken_per_kind=args.broken_per_kind, models=args.model)
+                    broken_per_kind=args.broken_per_kind, models=args.model, remote_model=not args.no_model_server)
     if args.keep is not None:
         result = run_soak(plan, args.keep)
     else:

@@ -27,7 +27,10 @@ by the server's own URL when served, so a snapshot works on whatever port the se
 
 A :class:`FaultPlan` makes chosen requests fail the way real servers do: 429 with
 ``Retry-After``, 500, 503, slow answers, truncated images, HTML where an image should be, a PNG
-declaring billions of pixels, redirects to other (forbidden) addresses.
+declaring billions of pixels, redirects to other (forbidden) addresses; or answer the way some
+CDNs do, correctly but awkwardly: ``gzip`` serves the image with ``Content-Encoding: gzip`` (its
+``Content-Length`` the encoded size). :func:`corrupt_exif_jpeg` makes an image that downloads
+fine but whose EXIF block Pillow cannot apply.
 
 Usage::
 
@@ -41,7 +44,9 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
+import gzip
 import hashlib
+import io
 import json
 import logging
 import re
@@ -56,6 +61,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import PIL.Image
+
 log = logging.getLogger(__name__)
 
 PAGE_CAP = 100  # Reddit never returns more than 100 things a page
@@ -67,7 +74,7 @@ CONTENT_TYPES = {
     ".gif": "image/gif",
     ".mp4": "video/mp4",
 }
-FAULT_KINDS = ("429", "500", "503", "slow", "truncate", "html", "bomb", "redirect", "drop", "ratelimit")
+FAULT_KINDS = ("429", "500", "503", "slow", "truncate", "html", "bomb", "redirect", "drop", "ratelimit", "gzip")
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -485,6 +492,27 @@ def bomb_png(width: int = 100_000, height: int = 100_000, padding: int = 4 * 102
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 65536) + bytes(padding)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def corrupt_exif_jpeg(pixels: Any) -> bytes:
+    """A JPEG of ``pixels`` (a uint8 array) with orientation 6 and an XResolution tag whose type says
+    UNDEFINED instead of RATIONAL: the pixels decode, but Pillow's ``exif_transpose`` raises
+    ``TypeError`` when it rewrites the block (the poison post of a camera with buggy firmware)."""
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate to display, so exif_transpose must rewrite the block
+    exif[0x011A] = 72.0  # XResolution
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(pixels).save(buffer, format="JPEG", quality=90, exif=exif.tobytes())
+    data = bytearray(buffer.getvalue())
+    tiff = data.index(b"Exif\x00\x00") + 6
+    order = ">" if data[tiff:tiff + 2] == b"MM" else "<"
+    first_ifd = tiff + struct.unpack(order + "I", data[tiff + 4:tiff + 8])[0]
+    count = struct.unpack(order + "H", data[first_ifd:first_ifd + 2])[0]
+    for entry in range(first_ifd + 2, first_ifd + 2 + 12 * count, 12):
+        if struct.unpack(order + "H", data[entry:entry + 2])[0] == 0x011A:
+            data[entry + 2:entry + 4] = struct.pack(order + "H", 7)  # UNDEFINED
+            return bytes(data)
+    raise AssertionError("Pillow wrote an EXIF block with no XResolution tag to damage")
 
 
 # -- snapshots --------------------------------------------------------------------------------
@@ -1176,6 +1204,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif kind == "drop":
             self.close_connection = True
+        elif kind == "gzip":
+            match = _IMAGE.match(path)
+            data = self.replay.image(match.group(1)) if match else None
+            if data is None:
+                self._send(404, b"Not Found", "text/plain")
+            else:
+                self._send(200, gzip.compress(data), CONTENT_TYPES.get(Path(path).suffix.lower(), "image/png"),
+                           {"Content-Encoding": "gzip"})
         elif kind == "ratelimit":  # Reddit's API-level rate limit: 200 with a RATELIMIT error
             minutes = max(1, round(fault.retry_after / 60))
             self._json(200, {"json": {"ratelimit": fault.retry_after, "errors": [[

@@ -18,7 +18,7 @@ import skimage.data
 from eval.align import align
 from eval.metrics import all_metrics
 from eval.settings import EvalSettings
-from eval_images import faded, gray_copy, sepia
+from tests.factories import faded, gray_copy, sepia
 
 METRIC_TOLERANCE = 1e-4
 

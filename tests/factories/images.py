@@ -14,6 +14,7 @@ import zlib
 import numpy as np
 import PIL.Image
 
+from bot.replay import corrupt_exif_jpeg as replay_corrupt_exif_jpeg
 from colorizer.images import decode
 
 from .photos import color_scene, gray_copy, luma, side_by_side
@@ -60,23 +61,9 @@ def exif_rotated_jpeg(upright: np.ndarray, quality: int = 95) -> bytes:
 
 
 def corrupt_exif_jpeg(rgb: np.ndarray | None = None) -> bytes:
-    """A JPEG with orientation 6 and an XResolution tag whose type says UNDEFINED instead of RATIONAL.
-
-    The pixels decode, but Pillow's ``exif_transpose`` raises ``TypeError`` when it rewrites the block.
-    """
-    exif = PIL.Image.Exif()
-    exif[ORIENTATION] = ROTATE_TO_DISPLAY
-    exif[0x011A] = 72.0  # XResolution
-    data = bytearray(encoded(color_scene(5, 48, 32) if rgb is None else rgb, "JPEG", quality=90, exif=exif.tobytes()))
-    tiff = data.index(b"Exif\x00\x00") + 6
-    order = ">" if data[tiff:tiff + 2] == b"MM" else "<"
-    first_ifd = tiff + struct.unpack(order + "I", data[tiff + 4:tiff + 8])[0]
-    count = struct.unpack(order + "H", data[first_ifd:first_ifd + 2])[0]
-    for entry in range(first_ifd + 2, first_ifd + 2 + 12 * count, 12):
-        if struct.unpack(order + "H", data[entry:entry + 2])[0] == 0x011A:
-            data[entry + 2:entry + 4] = struct.pack(order + "H", 7)  # UNDEFINED
-            return bytes(data)
-    raise AssertionError("the EXIF block has no XResolution tag to damage")
+    """A JPEG whose pixels decode but whose EXIF block makes Pillow's ``exif_transpose`` raise
+    ``TypeError`` (bot.replay's recipe, which the soak serves too)."""
+    return replay_corrupt_exif_jpeg(color_scene(5, 48, 32) if rgb is None else rgb)
 
 
 def with_alpha(rgb: np.ndarray, mode: str) -> bytes:

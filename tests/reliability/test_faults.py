@@ -7,7 +7,10 @@ replay server while:
 * the replay server fails Reddit API requests (429 with Retry-After, 500, 503, stalls past PRAW's
   time-out, dropped connections) and image requests (the same plus truncated bodies and HTML);
 * some posts' images are broken for good (HTML, a truncated file, zero bytes, too many bytes, a
-  decompression bomb) and some only through one run;
+  decompression bomb, a corrupt EXIF block) and some only through one run; some are awkward but
+  valid (served gzip-encoded, an RGBA colorization, a 16-bit original);
+* the model server (``colorbot serve``, configured as a remote model) is stopped for a run and
+  killed during another, then started again;
 * another process holds the database's write lock for less, then for more, than the busy time-out;
 * the run's files may not grow (RLIMIT_FSIZE: writes fail as on a full disk);
 * the run is SIGKILLed at seeded random points and restarted;
@@ -46,6 +49,9 @@ def assert_soak_held(result: SoakResult, plan: SoakPlan) -> None:
     assert injected == set(API_FAULT_KINDS)
     injected = {kind.split(" ", 1)[1] for kind in result.faults if kind.startswith("image ")}
     assert injected == set(IMAGE_FAULT_KINDS)
+    outages = [run for run in result.runs if run.purpose in ("model-down", "model-crash")]
+    assert {run.purpose for run in outages if run.exit_code not in (0, None)} == {"model-down", "model-crash"}
+    assert any(run.server_crashed for run in outages) and result.model_server["starts"] >= 3
 
 
 def test_faults_kills_locks_and_a_full_disk_lose_nothing(tmp_path, tiny_models):
