@@ -32,9 +32,8 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
-from report_posts import SyntheticPosts  # noqa: E402 - the tests' generator, found beside them
+from tests.factories import SyntheticPosts  # noqa: E402 - the tests' generator, found beside them
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

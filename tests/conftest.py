@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from colorizer.export import export_model
 from colorizer.model import ModelConfig, build_model
 from db import make_engine, migrate, session_factory
-from postgres_server import PostgresCluster, PostgresUnavailable
+from tests.postgres_server import PostgresCluster, PostgresUnavailable
 
 
 DB_BACKENDS = ("sqlite", "postgresql")

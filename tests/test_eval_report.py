@@ -317,7 +317,7 @@ SORT_AND_FILTER_POSTS = 3000
 
 
 def test_gallery_of_thousands_of_posts_sorts_and_filters_in_a_real_browser(db_url, tmp_path, browser_page):
-    from report_posts import SyntheticPosts
+    from tests.factories import SyntheticPosts
 
     synthetic = SyntheticPosts(db_url, pool=20)
     synthetic.add(SORT_AND_FILTER_POSTS)

@@ -44,7 +44,9 @@ def test_the_shipped_default_models_weights_load_into_the_rebuilt_network():
     info = json.loads((folder / MODEL_INFO).read_text())
     model = build_model(ModelConfig.from_dict({**info["config"], "weights": None}))
     model.load_weights(folder / WEIGHTS_FILE)
-    assert model.get_layer("head2_conv").kernel.shape == (3, 3, 3, 2)
+    # The shipped decoder is the wide one: 16 channels at full size where the original had 3.
+    assert model.get_layer("head2_conv").kernel.shape == (3, 3, info["config"]["head_width"], 2)
+    assert info["config"]["head_width"] == 16 and info["config"]["expanded_taps"]
 
 
 def test_decoder_widths_are_set_independently_of_the_taps():
