@@ -21,6 +21,31 @@ from db.models import Base, Image, JobRun, Model, Post, PostComment, PostState, 
 log = logging.getLogger(__name__)
 
 
+def insert_new(session: Session, model: type[Base], **values: Any) -> bool:
+    """Insert a row unless its unique key is stored already; True if this call inserted it.
+
+    Another worker may store the same post, image or colorization between our look-up and our
+    insert: that is work already done, not an error. PostgreSQL and SQLite say so with
+    ``INSERT … ON CONFLICT DO NOTHING``; other databases through a savepoint and the
+    ``IntegrityError``. On PostgreSQL the insert waits for a concurrent insert of the same key
+    to commit or roll back, so after False the other worker's row can be read.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        result = session.execute(insert(model).values(**values).on_conflict_do_nothing())
+        return result.rowcount == 1
+    try:
+        with session.begin_nested():
+            session.add(model(**values))
+    except IntegrityError:
+        return False
+    return True
+
+
 class EncodedImage(Protocol):
     """Bytes to store and their format and upright size, from ``colorizer.images`` (db decodes nothing)."""
 
@@ -42,14 +67,10 @@ def store_image(session: Session, image: EncodedImage) -> Image:
     existing = session.scalar(select(Image).where(Image.sha256 == digest))
     if existing is not None:
         return existing
-    row = Image(sha256=digest, data=data, format=image.format.lower(), width=image.width, height=image.height)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        # Another process stored the same bytes between our look-up and our insert.
-        return session.scalars(select(Image).where(Image.sha256 == digest)).one()
-    return row
+    # Another worker may store the same bytes between our look-up and our insert: that row is ours too.
+    insert_new(session, Image, sha256=digest, data=data, format=image.format.lower(), width=image.width,
+               height=image.height)
+    return session.scalars(select(Image).where(Image.sha256 == digest)).one()
 
 
 class ModelIdentityClash(ValueError):

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from colorizer.images import examine
 from db.models import Alignment, Colorization, ImageRole, Metric, Model, Post, PostImage, PostState
 from db.store import get_or_create_model, store_image
-from eval.evaluate import GRAY_MODEL_NAME, UNALIGNED_PREFIX, ensure_gray_baseline, evaluate_pending
+from eval.evaluate import GRAY_MODEL_NAME, GRAY_MODEL_VERSION, UNALIGNED_PREFIX, evaluate_pending
 from eval.metrics import METRICS
 from eval.settings import EvalSettings
 from eval_images import gray_copy
@@ -25,13 +25,17 @@ def png(rgb: np.ndarray) -> bytes:
 
 
 def add_post(session, reddit_id: str, original: np.ndarray, human: np.ndarray, machine: np.ndarray | None) -> int:
-    """A colorized post with its original, its human colorization and (optionally) a model's."""
+    """A colorized post with its original, its human colorization, the gray baseline's colorization
+    (the original itself, as the colorize step stores it) and (optionally) a model's."""
     post = Post(reddit_id=reddit_id, subreddit="colorization", created_utc=datetime(2024, 5, 1, tzinfo=timezone.utc))
     post.state = PostState.COLORIZED.value
     session.add(post)
     session.flush()
     for role, rgb in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human)):
         session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(png(rgb))).id, role=role.value))
+    gray = get_or_create_model(session, name=GRAY_MODEL_NAME, version=GRAY_MODEL_VERSION, backbone="none")
+    original_id = store_image(session, examine(png(original))).id
+    session.add(Colorization(post_id=post.id, model_id=gray.id, image_id=original_id, seconds=0.0))
     if machine is not None:
         model = get_or_create_model(session, name="resenc", version="test")
         image = store_image(session, examine(png(machine)))
@@ -117,15 +121,6 @@ def test_post_without_human_colorization_records_an_error(sessions, astronaut):
     with sessions() as session:
         post = session.scalars(select(Post)).one()
         assert post.state == PostState.COLORIZED.value and "no stored original and human" in post.last_error
-
-
-def test_gray_baseline_is_the_original_itself_and_made_once(sessions, astronaut):
-    with sessions.begin() as session:
-        post_id = add_post(session, "mno", gray_copy(astronaut), astronaut, machine=None)
-        post = session.get(Post, post_id)
-        first, second = ensure_gray_baseline(session, post), ensure_gray_baseline(session, post)
-        original_link = next(link for link in post.images if link.role == "original")
-        assert first.id == second.id and first.image_id == original_link.image_id
 
 
 def test_a_post_that_can_never_be_evaluated_is_skipped_after_max_attempts(sessions, astronaut):

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from colorbot import pipeline
 from colorbot.pipeline import MAX_ATTEMPTS, colorize_pending
+from colorizer.baseline import GRAY_MODEL_NAME, GrayBaseline
 from colorizer.client import ModelChangedError, ModelIdentity, ModelUnavailableError, RemoteColorizer
 from colorizer.images import examine
 from colorizer.serve import ModelServer, ServeSettings
@@ -182,3 +183,16 @@ def test_a_database_error_fails_the_run_and_counts_against_no_post(sessions, mon
         post = session.get(Post, post_id)
         assert (post.state, post.attempts) == (PostState.FETCHED.value, 0)
         assert session.scalars(select(Colorization)).all() == []
+
+
+def test_the_gray_baseline_is_colorized_as_the_original_itself_once(sessions):
+    post_id = fetched_post(sessions, failed_fetches=0)
+    first = colorize_pending(sessions, [Echo(), GrayBaseline()])
+    with sessions.begin() as session:
+        session.get(Post, post_id).state = PostState.FETCHED.value  # as if a crash left it fetched
+    second = colorize_pending(sessions, [Echo(), GrayBaseline()])
+    with sessions() as session:
+        original = session.scalars(select(PostImage).where(PostImage.post_id == post_id)).one()
+        rows = {row.model.name: row for row in session.scalars(select(Colorization))}
+    assert set(rows) == {"echo", GRAY_MODEL_NAME} and rows[GRAY_MODEL_NAME].image_id == original.image_id
+    assert (first.colorizations, first.posts, second.colorizations, second.posts) == (2, 1, 0, 1)
