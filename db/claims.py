@@ -73,10 +73,18 @@ class Claims:
         return ids[0] if ids else None
 
     def renew_if_due(self) -> None:
-        """Extend the leases held, once a third of the lease has gone by since the last time."""
-        if self.held and time.monotonic() - self._renewed > self.lease_s / 3:
-            with self.sessions.begin() as session:
-                self._lease(session, list(self.held), utcnow())
+        """Extend the leases still held, once a third of the lease has gone by since the last time.
+
+        A post whose lease ran out and was taken by another worker is that worker's now: it is
+        not taken back, and is no longer counted as held."""
+        if not self.held or time.monotonic() - self._renewed <= self.lease_s / 3:
+            return
+        with self.sessions.begin() as session:
+            ours = list(session.scalars(
+                select(Post.id).where(Post.id.in_(list(self.held)), Post.claimed_by == self.worker).with_for_update()
+            ))
+            self._lease(session, ours, utcnow())
+        self.held.intersection_update(ours)
 
     def holds(self, session: Session, post_id: int) -> bool:
         """Whether the post is still this worker's, locking its row for the rest of ``session``'s

@@ -36,8 +36,11 @@ def insert_new(session: Session, model: type[Base], **values: Any) -> bool:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        result = session.execute(insert(model).values(**values).on_conflict_do_nothing())
-        return result.rowcount == 1
+        # RETURNING says whether a row was written: rowcount is -1 under psycopg once SQLAlchemy
+        # adds its own RETURNING of the primary key.
+        table = model.__table__
+        statement = insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key.columns)
+        return session.execute(statement).first() is not None
     try:
         with session.begin_nested():
             session.add(model(**values))
