@@ -11,6 +11,10 @@ One run:
 3. retries posts whose fetch failed before, fetching their current JSON with ``/api/info``;
 4. refreshes score and removal state of recent stored posts the walk did not reach.
 
+Several workers may scrape at once: a post is stored once (by its Reddit id; the second insert
+counts as the post being known), and a worker fetches a post only while it holds its claim
+(``db.claims``), so no image is downloaded twice.
+
 A transient failure (Reddit or an image host down, 429, a time-out, a truncated image) leaves the
 post in state ``new`` with ``last_error`` and one more ``attempts``; after ``reddit.max_attempts``
 it is skipped with the last reason. A post whose images Reddit is still processing (a gallery
@@ -43,8 +47,9 @@ from bot.download import DownloadError, Fetcher, RefusedError
 from bot.layout import MalformedPostError, PostInfo, plan_post, post_info, removal
 from bot.pairing import find_pair
 from bot.settings import DownloadSettings, RedditSettings
+from db.claims import Claims
 from db.models import JobRun, Post, PostImage, PostState
-from db.store import advance_post, skip_post, store_image, stored_comments
+from db.store import advance_post, insert_new, skip_post, store_image, stored_comments
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,7 @@ class ScrapeReport:
     deferred: int = 0
     retried: int = 0
     malformed: int = 0
+    elsewhere: int = 0  # being fetched by another worker
     stopped_at_known: bool = False
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
@@ -86,6 +92,7 @@ class ScrapeReport:
     def summary(self) -> str:
         stop = ", stopped at a known post" if self.stopped_at_known else ""
         stop += ", interrupted" if self.interrupted else ""
+        stop += f", {self.elsewhere} being fetched by other workers" if self.elsewhere else ""
         return (
             f"r/{self.subreddit} {self.listing}: {self.seen} seen, {self.new} new, "
             f"{self.refreshed} refreshed, {self.fetched} fetched, {self.skipped} skipped, "
@@ -134,12 +141,14 @@ class Scraper:
         download_settings: DownloadSettings,
         *,
         stop: threading.Event | None = None,
+        claims: Claims | None = None,
     ):
         self.reddit = reddit
         self.sessions = sessions
         self.settings = reddit_settings
         self.fetcher = Fetcher(download_settings, user_agent=user_agent(reddit_settings))
         self.stop = stop or threading.Event()
+        self.claims = claims or Claims(sessions)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -212,25 +221,26 @@ class Scraper:
         seen_ids.add(info.reddit_id)
         with self.sessions.begin() as session:
             post = session.scalar(select(Post).where(Post.reddit_id == info.reddit_id))
-            if post is None:
-                post = Post(
-                    reddit_id=info.reddit_id,
-                    subreddit=info.subreddit,
-                    title=info.title,
-                    author=info.author,
-                    permalink=info.permalink,
-                    url=info.url,
-                    created_utc=info.created_utc,
-                    score=info.score,
-                    nsfw=info.nsfw,
-                    removed=info.removed,
-                    state=PostState.NEW.value,
-                )
-                session.add(post)
+            if post is None and insert_new(
+                session, Post,
+                reddit_id=info.reddit_id,
+                subreddit=info.subreddit,
+                title=info.title,
+                author=info.author,
+                permalink=info.permalink,
+                url=info.url,
+                created_utc=info.created_utc,
+                score=info.score,
+                nsfw=info.nsfw,
+                removed=info.removed,
+                state=PostState.NEW.value,
+            ):
                 report.new += 1
                 known_before = False
                 pending = True
             else:
+                # Stored before, or by another worker between our look-up and our insert.
+                post = post or session.scalars(select(Post).where(Post.reddit_id == info.reddit_id)).one()
                 self._refresh(post, info, data)
                 report.refreshed += 1
                 first_seen = _naive_utc(post.first_seen)
@@ -253,8 +263,18 @@ class Scraper:
             post.removed = False  # reinstated by the moderators; an earlier skip stays explained
 
     def _process(self, info: PostInfo, data: Mapping[str, Any], report: ScrapeReport) -> None:
-        """Find and store the post's pair; a failure is recorded on the post, never raised
-        (except Reddit's 429, which ends the run)."""
+        """Find and store the post's pair unless another worker is at it; a failure is recorded
+        on the post, never raised (except Reddit's 429, which ends the run)."""
+        post_id = self.claims.take_one(Post.reddit_id == info.reddit_id, Post.state == PostState.NEW.value)
+        if post_id is None:
+            report.elsewhere += 1
+            return
+        try:
+            self._fetch(post_id, info, data, report)
+        finally:
+            self.claims.release_all()
+
+    def _fetch(self, post_id: int, info: PostInfo, data: Mapping[str, Any], report: ScrapeReport) -> None:
         with self.sessions() as session:
             attempts = session.scalar(select(Post.attempts).where(Post.reddit_id == info.reddit_id)) or 0
         plan = plan_post(
@@ -287,8 +307,10 @@ class Scraper:
         except (DownloadError, prawcore.PrawcoreException) as exc:
             error = exc
         with self.sessions.begin() as session:
-            post = session.scalar(select(Post).where(Post.reddit_id == info.reddit_id))
-            assert post is not None
+            if not self.claims.holds(session, post_id):
+                log.warning("post %s: claimed by another worker meanwhile (our lease ran out)", info.reddit_id)
+                return
+            post = session.get(Post, post_id)
             post.layout = (pair.layout if pair else plan.layout).value
             if pair is not None:
                 for found in pair.images:
@@ -438,9 +460,10 @@ def scrape_job(
     listing: str | None = None,
     time_filter: str | None = None,
     limit: int | None = None,
+    claims: Claims | None = None,
 ) -> list[ScrapeReport]:
     """Scrape every configured subreddit once (the body of the ``scrape`` job)."""
-    scraper = Scraper(reddit, sessions, reddit_settings, download_settings, stop=stop)
+    scraper = Scraper(reddit, sessions, reddit_settings, download_settings, stop=stop, claims=claims)
     try:
         reports = [
             scraper.run(name, listing=listing, time_filter=time_filter, limit=limit)

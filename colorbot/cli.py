@@ -80,6 +80,12 @@ class App:
             self._sessions = session_factory(self.engine())
         return self._sessions
 
+    def step_context(self):
+        """What a pipeline step gets (``colorbot.steps``), with a stop event of its own."""
+        from colorbot.steps import StepContext
+
+        return StepContext(config=self.config, sessions=self.sessions)
+
 
 pass_app = click.make_pass_decorator(App)
 
@@ -177,26 +183,20 @@ def scrape(app: App, subreddits: tuple[str, ...], listing: str | None, time_filt
     Idempotent: posts already stored get their score and removal state refreshed; on `new` the
     walk stops at the first post stored by an earlier complete run.
     """
-    import threading
-
     import prawcore
 
-    from bot.scrape import scrape_job
     from colorbot.schedule import stop_on_signals
+    from colorbot.steps import run_step
 
-    reddit = _reddit_or_exit(app)
-    stop = threading.Event()
+    context = app.step_context()
     try:
-        with stop_on_signals(stop), job_run(app.sessions, "scrape") as run:
-            reports = scrape_job(
-                reddit, app.sessions, app.config.reddit, app.config.download, stop=stop,
-                subreddits=list(subreddits) or None, listing=listing, time_filter=time_filter, limit=limit,
-            )
-            run.items = sum(report.items for report in reports)
+        with stop_on_signals(context.stop):
+            result = run_step("scrape", context, reddit=_reddit_or_exit(app), subreddits=list(subreddits) or None,
+                              listing=listing, time_filter=time_filter, limit=limit)
     except (prawcore.PrawcoreException, RuntimeError) as exc:
         raise click.ClickException(f"scrape failed: {type(exc).__name__}: {exc}") from None
-    for report in reports:
-        click.echo(report.summary())
+    for line in result.lines:
+        click.echo(line)
 
 
 @cli.command("import")
@@ -254,29 +254,27 @@ def reply(app: App, dry_run: bool, limit: int | None) -> None:
     Dry-run unless reply.dry_run = false: the comment is stored in the replies table and logged.
     Never replies twice: a reply is recorded before posting and reconciled after a crash.
     """
-    import threading
-
     import prawcore
 
-    from bot.reply import ReplyConfigError, reply_job
+    from bot.reply import ReplyConfigError
     from colorbot.schedule import stop_on_signals
+    from colorbot.steps import StepFailedError, run_step
 
-    settings = app.config.reply
-    if not settings.enabled:
+    if not app.config.reply.enabled:
         raise SetupError("reply: replies are off; set reply.enabled = true (dry-run unless reply.dry_run = false)")
     reddit = _reddit_or_exit(app)
-    stop = threading.Event()
+    context = app.step_context()
     try:
-        with stop_on_signals(stop), job_run(app.sessions, "reply") as run:
-            report = reply_job(reddit, app.sessions, settings, dry_run=True if dry_run else None, limit=limit, stop=stop)
-            run.items = report.items
+        with stop_on_signals(context.stop):
+            result = run_step("reply", context, reddit=reddit, dry_run=True if dry_run else None, limit=limit)
     except ReplyConfigError as exc:
         raise SetupError(f"reply: {exc}") from None
     except prawcore.PrawcoreException as exc:
         raise click.ClickException(f"reply failed: {type(exc).__name__}: {exc}") from None
-    click.echo(report.summary())
-    if report.errors:
-        raise SystemExit(1)
+    except StepFailedError as exc:
+        click.echo("\n".join(exc.result.lines))
+        raise SystemExit(1) from None
+    click.echo("\n".join(result.lines))
 
 
 @cli.command("run")
@@ -284,12 +282,10 @@ def reply(app: App, dry_run: bool, limit: int | None) -> None:
 @pass_app
 def run(app: App, once: bool) -> None:
     """Run the pipeline's jobs on their schedule until SIGINT/SIGTERM (scrape every reddit.scrape_interval_min)."""
-    import threading
-
-    from colorbot.schedule import JobContext, default_jobs, run_forever, run_once, stop_on_signals
+    from colorbot.schedule import default_jobs, run_forever, run_once, stop_on_signals
 
     _reddit_or_exit(app)  # credentials problems stop here, not in every run of the job
-    context = JobContext(config=app.config, sessions=app.sessions, stop=threading.Event())
+    context = app.step_context()
     _open_models_or_exit(app, context.cache)
     jobs = default_jobs(app.config)
     with stop_on_signals(context.stop):
@@ -507,15 +503,9 @@ def _unique_png_names(paths) -> list[str]:
 @pass_app
 def evaluate(app: App, limit: int | None) -> None:
     """Align human colorizations and measure every stored colorization that lacks metrics."""
-    from eval.evaluate import evaluate_pending
+    from colorbot.steps import run_step
 
-    with job_run(app.sessions, "evaluate") as run:
-        summary = evaluate_pending(app.sessions, app.config.eval, limit=limit)
-        run.items = summary.posts
-    click.echo(
-        f"evaluated {summary.posts} posts ({summary.refused} not alignable), "
-        f"stored {summary.metrics} metrics, {summary.failed} failed"
-    )
+    click.echo("\n".join(run_step("evaluate", app.step_context(), limit=limit).lines))
 
 
 @cli.command("report")
@@ -525,11 +515,11 @@ def evaluate(app: App, limit: int | None) -> None:
 @pass_app
 def report(app: App, since: datetime | None, models: tuple[str, ...], out_dir: Path) -> None:
     """Write the comparison report (HTML, CSV, JSON, Markdown) into a self-contained folder."""
-    from eval.report import ReportFilter, write_report
+    from colorbot.steps import perform
+    from eval.report import ReportFilter
 
     filters = ReportFilter(since=since.replace(tzinfo=timezone.utc) if since else None, models=list(models))
-    index = write_report(app.sessions, out_dir, filters, app.config.eval)
-    click.echo(str(index))
+    click.echo("\n".join(perform("report", app.step_context(), out_dir=out_dir, filters=filters).lines))
 
 
 @cli.command("bench")

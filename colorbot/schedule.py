@@ -1,7 +1,8 @@
 """``colorbot run``: the pipeline's jobs on an APScheduler 3 schedule.
 
-Jobs are a plain list of :class:`Job`; later steps (colorize, evaluate, report) add theirs with
-:func:`register` (or by appending to what :func:`default_jobs` returns). Each job:
+Jobs are a plain list of :class:`Job`, each a step of :mod:`colorbot.steps` (the functions the
+CLI's commands call) on an interval; :func:`register` adds one (or append to what
+:func:`default_jobs` returns). Each job:
 
 * runs at most once at a time, and missed runs are coalesced into one (``job_defaults``);
 * is recorded in ``job_runs`` (:func:`db.store.job_run`): start, heartbeat, end, items, outcome;
@@ -18,35 +19,23 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.orm import Session, sessionmaker
 
 from colorbot.config import Config
+from colorbot.steps import StepContext, perform
 from db.store import JobBusy, job_run
 
 log = logging.getLogger(__name__)
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a job gets: the configuration, the database and the stop event to check between items."""
-
-    config: Config
-    sessions: sessionmaker[Session]
-    stop: threading.Event
-    # Loaded once per process and shared by the job's runs: models take seconds to load.
-    cache: dict[str, Any] = field(default_factory=dict)
+JobContext = StepContext  # what a job gets is what a step gets (colorbot.steps)
 
 
 @dataclass(frozen=True)
@@ -68,86 +57,34 @@ def register(factory: Callable[[Config], Job | None]) -> Callable[[Config], Job 
     return factory
 
 
-def _scrape(context: JobContext) -> int:
-    from bot.client import make_reddit
-    from bot.scrape import scrape_job
-
-    config = context.config
-    reports = scrape_job(
-        make_reddit(config.reddit), context.sessions, config.reddit, config.download, stop=context.stop
-    )
-    return sum(report.items for report in reports)
+def _step_job(name: str, interval_s: float, singleton: bool = False) -> Job:
+    return Job(name, lambda context: perform(name, context).items, interval_s, singleton=singleton)
 
 
 @register
 def scrape_job_spec(config: Config) -> Job:
-    return Job("scrape", _scrape, config.reddit.scrape_interval_min * 60, singleton=True)
-
-
-def _colorize(context: JobContext) -> int:
-    from colorbot.pipeline import colorize_pending
-    from colorizer.client import ModelChangedError, open_colorizers
-
-    if "colorizers" not in context.cache:
-        context.cache["colorizers"] = open_colorizers(context.config.colorizer.models)
-    try:
-        summary = colorize_pending(context.sessions, context.cache["colorizers"], stop=context.stop,
-                                   progress=sys.stderr.isatty())
-    except ModelChangedError:
-        del context.cache["colorizers"]  # the next run reads which version each server has now
-        raise
-    log.info(summary.line())
-    return summary.posts
+    return _step_job("scrape", config.reddit.scrape_interval_min * 60, singleton=True)
 
 
 @register
 def colorize_job_spec(config: Config) -> Job:
-    return Job("colorize", _colorize, config.pipeline.colorize_interval_min * 60)
-
-
-def _evaluate(context: JobContext) -> int:
-    from eval.evaluate import evaluate_pending
-
-    summary = evaluate_pending(context.sessions, context.config.eval)
-    log.info("evaluate: %d posts evaluated (%d alignments refused), %d metrics stored, %d failed (%d given up)",
-             summary.posts, summary.refused, summary.metrics, summary.failed, summary.skipped)
-    return summary.posts
+    return _step_job("colorize", config.pipeline.colorize_interval_min * 60)
 
 
 @register
 def evaluate_job_spec(config: Config) -> Job:
-    return Job("evaluate", _evaluate, config.pipeline.evaluate_interval_min * 60)
-
-
-def _report(context: JobContext) -> int:
-    from eval.report import write_report
-
-    index = write_report(context.sessions, Path(context.config.pipeline.report_dir), settings=context.config.eval,
-                         notice=context.cache.get("report_notice"))
-    log.info("report: %s", index)
-    return 1
+    return _step_job("evaluate", config.pipeline.evaluate_interval_min * 60)
 
 
 @register
 def report_job_spec(config: Config) -> Job:
-    return Job("report", _report, config.pipeline.report_interval_h * 3600, singleton=True)
-
-
-def _reply(context: JobContext) -> int:
-    from bot.client import make_reddit
-    from bot.reply import reply_job
-
-    config = context.config
-    report = reply_job(make_reddit(config.reddit), context.sessions, config.reply, stop=context.stop)
-    if report.errors:
-        raise RuntimeError(f"{report.summary()}; {report.errors[0]}")
-    return report.items
+    return _step_job("report", config.pipeline.report_interval_h * 3600, singleton=True)
 
 
 @register
 def reply_job_spec(config: Config) -> Job | None:
     """Off unless ``reply.enabled``."""
-    return Job("reply", _reply, config.reply.interval_min * 60, singleton=True) if config.reply.enabled else None
+    return _step_job("reply", config.reply.interval_min * 60, singleton=True) if config.reply.enabled else None
 
 
 def default_jobs(config: Config) -> list[Job]:

@@ -110,6 +110,9 @@ class Post(Base):
                                         server_default=PostSource.REDDIT.value)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A worker's lease on the post while it works a step on it (db.claims); an expired one is free.
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None]
 
     images: Mapped[list[PostImage]] = relationship(back_populates="post")
     colorizations: Mapped[list[Colorization]] = relationship(back_populates="post")

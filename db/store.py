@@ -24,6 +24,34 @@ from db.models import Base, Image, JobRun, Model, Post, PostComment, PostState, 
 log = logging.getLogger(__name__)
 
 
+def insert_new(session: Session, model: type[Base], **values: Any) -> bool:
+    """Insert a row unless its unique key is stored already; True if this call inserted it.
+
+    Another worker may store the same post, image or colorization between our look-up and our
+    insert: that is work already done, not an error. PostgreSQL and SQLite say so with
+    ``INSERT … ON CONFLICT DO NOTHING``; other databases through a savepoint and the
+    ``IntegrityError``. On PostgreSQL the insert waits for a concurrent insert of the same key
+    to commit or roll back, so after False the other worker's row can be read.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        # RETURNING says whether a row was written: rowcount is -1 under psycopg once SQLAlchemy
+        # adds its own RETURNING of the primary key.
+        table = model.__table__
+        statement = insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key.columns)
+        return session.execute(statement).first() is not None
+    try:
+        with session.begin_nested():
+            session.add(model(**values))
+    except IntegrityError:
+        return False
+    return True
+
+
 class EncodedImage(Protocol):
     """Bytes to store and their format and upright size, from ``colorizer.images`` (db decodes nothing)."""
 
@@ -45,14 +73,10 @@ def store_image(session: Session, image: EncodedImage) -> Image:
     existing = session.scalar(select(Image).where(Image.sha256 == digest))
     if existing is not None:
         return existing
-    row = Image(sha256=digest, data=data, format=image.format.lower(), width=image.width, height=image.height)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        # Another process stored the same bytes between our look-up and our insert.
-        return session.scalars(select(Image).where(Image.sha256 == digest)).one()
-    return row
+    # Another worker may store the same bytes between our look-up and our insert: that row is ours too.
+    insert_new(session, Image, sha256=digest, data=data, format=image.format.lower(), width=image.width,
+               height=image.height)
+    return session.scalars(select(Image).where(Image.sha256 == digest)).one()
 
 
 class ModelIdentityClash(ValueError):

@@ -1,7 +1,8 @@
 """The evaluate step: align each post's human colorization once, then measure every colorization.
 
-A post in state ``colorized`` gets the "gray" baseline colorization (its original, unchanged), an
-``alignments`` row, a ``metrics`` row per metric and colorization, and moves to ``evaluated``.
+A post in state ``colorized`` gets an ``alignments`` row, a ``metrics`` row per metric and
+colorization (the "gray" baseline's among them: the colorize step made that one), and moves to
+``evaluated``.
 When the alignment is refused the refusal and its reason are stored, no metrics are, and the post
 still moves to ``evaluated`` with ``skip_reason`` saying why it has no numbers: there is nothing
 more to try for it. Colorizations added later (a new model) are measured on the next run against
@@ -14,23 +15,27 @@ some of its metrics. After ``eval.max_attempts`` failures a colorized post is sk
 last error, so it is not retried on every run for ever. (An evaluated post whose newer
 colorization cannot be measured keeps its state and is no longer retried.) Database errors (a lock
 held too long, a full disk) are not the post's fault: they fail the job and count against nothing.
+Many workers may evaluate at once: each claims a few posts at a time (``db.claims``).
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from colorizer.baseline import GRAY_MODEL_NAME, GRAY_MODEL_VERSION
 from colorizer.images import UnreadableImageError, decode
+from db.claims import Claims, each_claimed
 from db.models import Alignment, Colorization, ImageRole, Metric, Post, PostState
 from db.models import Image as StoredImage
-from db.store import advance_post, get_or_create_model, skip_post
+from db.store import advance_post, skip_post
 from eval.align import AlignmentResult, align, warp_into
 from eval.metrics import measure, prepare_reference
 from eval.settings import EvalSettings
@@ -38,8 +43,8 @@ from eval.split import NotACompositeError, split_composite
 
 log = logging.getLogger(__name__)
 
-GRAY_MODEL_NAME = "gray"
-GRAY_MODEL_VERSION = "1"
+__all__ = ["GRAY_MODEL_NAME", "GRAY_MODEL_VERSION", "EvaluationSummary", "evaluate_pending", "evaluate_post",
+           "original_and_human"]
 
 UNALIGNED_PREFIX = "not measured: the human colorization could not be aligned to the original"
 
@@ -68,28 +73,40 @@ class MissingImageError(LookupError):
 
 
 def evaluate_pending(
-    sessions: sessionmaker[Session], settings: EvalSettings | None = None, limit: int | None = None
+    sessions: sessionmaker[Session], settings: EvalSettings | None = None, limit: int | None = None,
+    *, claims: Claims | None = None,
 ) -> EvaluationSummary:
     """Evaluate every post that is colorized, or has an unmeasured colorization and an alignment."""
     settings = settings or EvalSettings()
     summary = EvaluationSummary()
-    with sessions() as session:
-        post_ids = list(session.scalars(_pending_posts(settings.max_attempts).limit(limit)))
-    for post_id in post_ids:
-        with sessions.begin() as session:
-            post = session.get(Post, post_id)
-            try:
-                with session.begin_nested():
-                    outcome = evaluate_post(session, post, settings)
-            except SQLAlchemyError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one post's bad images must not stop the others
-                _record_failure(post, exc, settings.max_attempts, summary)
-                continue
-        summary.posts += 1
-        summary.metrics += outcome.metrics
-        summary.refused += not outcome.aligned
+    claims = claims or Claims(sessions)
+    with closing(each_claimed(claims, [_pending(settings.max_attempts)], order_by=[Post.created_utc],
+                              limit=limit)) as pending:
+        for post_id in pending:
+            _evaluate_claimed(sessions, claims, post_id, settings, summary)
     return summary
+
+
+def _evaluate_claimed(sessions: sessionmaker[Session], claims: Claims, post_id: int, settings: EvalSettings,
+                      summary: EvaluationSummary) -> None:
+    """Evaluate one claimed post in one transaction, which also gives the claim up."""
+    with sessions.begin() as session:
+        if not claims.holds(session, post_id):
+            log.warning("post %d: claimed by another worker meanwhile (our lease ran out)", post_id)
+            return
+        post = session.get(Post, post_id)
+        claims.release(post)
+        try:
+            with session.begin_nested():
+                outcome = evaluate_post(session, post, settings)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one post's bad images must not stop the others
+            _record_failure(post, exc, settings.max_attempts, summary)
+            return
+    summary.posts += 1
+    summary.metrics += outcome.metrics
+    summary.refused += not outcome.aligned
 
 
 def _record_failure(post: Post, exc: Exception, max_attempts: int, summary: EvaluationSummary) -> None:
@@ -106,7 +123,6 @@ def _record_failure(post: Post, exc: Exception, max_attempts: int, summary: Eval
 
 def evaluate_post(session: Session, post: Post, settings: EvalSettings) -> PostEvaluation:
     """Align (once), measure the post's unmeasured colorizations and mark it evaluated."""
-    ensure_gray_baseline(session, post)
     original, human = original_and_human(post)
     alignment, result = _alignment_for(session, post, original, human, settings)
     stored = 0
@@ -131,32 +147,6 @@ def evaluate_post(session: Session, post: Post, settings: EvalSettings) -> PostE
     else:
         post.attempts = 0  # earlier failures at measuring a newer colorization are behind it
     return PostEvaluation(metrics=stored, aligned=alignment.accepted)
-
-
-def ensure_gray_baseline(session: Session, post: Post) -> Colorization:
-    """The post's "gray" baseline colorization: its original left exactly as it is.
-
-    Every metric needs this floor: a model is only worth something where it beats doing nothing.
-    """
-    model = get_or_create_model(
-        session,
-        name=GRAY_MODEL_NAME,
-        version=GRAY_MODEL_VERSION,
-        backbone="none",
-        config={"description": "baseline: the black-and-white original, unchanged"},
-    )
-    existing = session.scalar(
-        select(Colorization).where(Colorization.post_id == post.id, Colorization.model_id == model.id)
-    )
-    if existing is not None:
-        return existing
-    original = _role_image(post, ImageRole.ORIGINAL)
-    if original is None:
-        raise MissingImageError(f"post {post.reddit_id} has no stored original")
-    colorization = Colorization(post_id=post.id, model_id=model.id, image_id=original.id, seconds=0.0)
-    session.add(colorization)
-    session.flush()
-    return colorization
 
 
 def original_and_human(post: Post) -> tuple[np.ndarray, np.ndarray]:
@@ -203,21 +193,14 @@ def _alignment_for(
     return row, result
 
 
-def _pending_posts(max_attempts: int):
-    """Ids of posts to evaluate: colorized ones, and measured ones with a new colorization that
+def _pending(max_attempts: int) -> ColumnElement[bool]:
+    """Which posts to evaluate: colorized ones, and measured ones with a new colorization that
     has not failed ``max_attempts`` times."""
     unmeasured = exists().where(
         Colorization.post_id == Post.id, ~exists().where(Metric.colorization_id == Colorization.id)
     )
     accepted = exists().where(Alignment.post_id == Post.id, Alignment.accepted.is_(True))
-    return (
-        select(Post.id)
-        .where(or_(
-            Post.state == PostState.COLORIZED.value,
-            unmeasured & accepted & (Post.attempts < max_attempts),
-        ))
-        .order_by(Post.created_utc, Post.id)
-    )
+    return or_(Post.state == PostState.COLORIZED.value, unmeasured & accepted & (Post.attempts < max_attempts))
 
 
 def _unmeasured(session: Session, post: Post) -> list[Colorization]:

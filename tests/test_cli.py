@@ -98,7 +98,7 @@ def test_database_password_never_appears_in_an_error(tmp_path):
 def test_db_upgrade_and_stats_on_a_fresh_folder(tmp_path):
     result = run_colorbot("db", "upgrade", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0005" in result.stdout  # the newest migration
+    assert "database at revision 0007" in result.stdout  # the newest migration
     assert (tmp_path / "colorbot.db").exists()
     result = run_colorbot("db", "stats", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from colorizer.images import examine
 from db.models import Alignment, Colorization, Metric, Model, Post, PostImage, PostState
 from db.store import get_or_create_model, store_image
-from eval.evaluate import GRAY_MODEL_NAME, UNALIGNED_PREFIX, ensure_gray_baseline, evaluate_pending
+from eval.evaluate import GRAY_MODEL_NAME, UNALIGNED_PREFIX, evaluate_pending
 from eval.metrics import METRICS
 from eval.settings import EvalSettings
 from tests.factories import add_encoded_post, add_post, gray_copy, png
@@ -94,15 +94,6 @@ def test_post_without_human_colorization_records_an_error(sessions, astronaut):
     with sessions() as session:
         post = session.scalars(select(Post)).one()
         assert post.state == PostState.COLORIZED.value and "no stored original and human" in post.last_error
-
-
-def test_gray_baseline_is_the_original_itself_and_made_once(sessions, astronaut):
-    with sessions.begin() as session:
-        post_id = add_post(session, "mno", gray_copy(astronaut), astronaut, machine=None)
-        post = session.get(Post, post_id)
-        first, second = ensure_gray_baseline(session, post), ensure_gray_baseline(session, post)
-        original_link = next(link for link in post.images if link.role == "original")
-        assert first.id == second.id and first.image_id == original_link.image_id
 
 
 def test_a_post_that_can_never_be_evaluated_is_skipped_after_max_attempts(sessions, astronaut):

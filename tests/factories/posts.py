@@ -9,6 +9,7 @@ import numpy as np
 from colorizer.images import examine
 from db.models import Colorization, ImageRole, Post, PostImage, PostState
 from db.store import get_or_create_model, store_image
+from eval.evaluate import GRAY_MODEL_NAME, GRAY_MODEL_VERSION
 
 from .images import png
 
@@ -16,13 +17,18 @@ CREATED = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 
 def add_encoded_post(session, reddit_id: str, original: bytes, human: bytes) -> int:
-    """A colorized post whose original and human colorization are these files, as downloaded."""
+    """A colorized post whose original and human colorization are these files, as downloaded, with
+    the gray baseline's colorization (the original's own image, as the colorize step stores it)."""
     post = Post(reddit_id=reddit_id, subreddit="colorization", created_utc=CREATED)
     post.state = PostState.COLORIZED.value
     session.add(post)
     session.flush()
-    for role, data in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human)):
-        session.add(PostImage(post_id=post.id, image_id=store_image(session, examine(data)).id, role=role.value))
+    images = {role: store_image(session, examine(data)).id
+              for role, data in ((ImageRole.ORIGINAL, original), (ImageRole.COLORIZATION, human))}
+    for role, image_id in images.items():
+        session.add(PostImage(post_id=post.id, image_id=image_id, role=role.value))
+    gray = get_or_create_model(session, name=GRAY_MODEL_NAME, version=GRAY_MODEL_VERSION, backbone="none")
+    session.add(Colorization(post_id=post.id, model_id=gray.id, image_id=images[ImageRole.ORIGINAL], seconds=0.0))
     return post.id
 
 

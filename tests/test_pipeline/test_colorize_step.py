@@ -7,17 +7,18 @@ from datetime import datetime, timezone
 
 import numpy as np
 import PIL.Image
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
 from colorbot import pipeline
-from colorbot.pipeline import MAX_ATTEMPTS, colorize_pending
+from colorbot.pipeline import MAX_ATTEMPTS, colorize_pending, model_row
+from colorizer.baseline import GRAY_MODEL_NAME, GrayBaseline
 from colorizer.client import ModelChangedError, ModelIdentity, ModelUnavailableError, RemoteColorizer
 from colorizer.images import examine
 from colorizer.serve import ModelServer, ServeSettings
-from db import Colorization, Image, ImageRole, Post, PostImage, PostState
+from db import Colorization, Image, ImageRole, Model, Post, PostImage, PostState, make_engine, migrate, session_factory
 from db.store import advance_post, store_image
 from tests.factories import color_scene, corrupt_exif_jpeg, encoded
 
@@ -181,3 +182,42 @@ def test_a_database_error_fails_the_run_and_counts_against_no_post(sessions, mon
         post = session.get(Post, post_id)
         assert (post.state, post.attempts) == (PostState.FETCHED.value, 0)
         assert session.scalars(select(Colorization)).all() == []
+
+
+def test_the_gray_baseline_is_colorized_as_the_original_itself_once(sessions):
+    post_id = fetched_post(sessions, failed_fetches=0)
+    first = colorize_pending(sessions, [Echo(), GrayBaseline()])
+    with sessions.begin() as session:
+        session.get(Post, post_id).state = PostState.FETCHED.value  # as if a crash left it fetched
+    second = colorize_pending(sessions, [Echo(), GrayBaseline()])
+    with sessions() as session:
+        original = session.scalars(select(PostImage).where(PostImage.post_id == post_id)).one()
+        rows = {row.model.name: row for row in session.scalars(select(Colorization))}
+    assert set(rows) == {"echo", GRAY_MODEL_NAME} and rows[GRAY_MODEL_NAME].image_id == original.image_id
+    assert (first.colorizations, first.posts, second.colorizations, second.posts) == (2, 1, 0, 1)
+
+
+def test_posts_colorized_before_the_upgrade_get_their_gray_baseline_from_the_migration(db_url):
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0005")  # evaluate still made the gray baseline then
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO images (sha256, data, format, width, height, created_at) "
+                          "VALUES ('a', :data, 'png', 2, 2, '2026-01-01')"), {"data": b"png"})
+        for reddit_id, state in (("waiting", "colorized"), ("measured", "evaluated")):
+            conn.execute(text(
+                "INSERT INTO posts (reddit_id, subreddit, title, permalink, url, created_utc, score, nsfw, removed, "
+                "layout, state, attempts, first_seen, updated_at) VALUES (:r, 'c', '', '', '', '2026-01-01', 0, "
+                "false, false, 'gallery', :s, 0, '2026-01-01', '2026-01-01')"), {"r": reddit_id, "s": state})
+            conn.execute(text("INSERT INTO post_images (post_id, image_id, role, source_url) SELECT id, 1, "
+                              "'original', '' FROM posts WHERE reddit_id = :r"), {"r": reddit_id})
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        rows = session.execute(select(Post.reddit_id, Colorization.image_id, Model.identity_sha256)
+                               .join(Colorization, Colorization.post_id == Post.id)
+                               .join(Model, Model.id == Colorization.model_id)).all()
+    with sessions.begin() as session:  # the colorize step finds the same model
+        gray = model_row(session, GrayBaseline.identity)
+        assert (gray.name, gray.identity_sha256) == (GRAY_MODEL_NAME, rows[0][2])
+    engine.dispose()
+    assert [(reddit_id, image_id) for reddit_id, image_id, _ in rows] == [("waiting", 1)]

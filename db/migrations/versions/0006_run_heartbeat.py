@@ -1,6 +1,6 @@
 """job_runs.heartbeat_at (a run is alive while it beats) and replies.taken_by/taken_until (who posts it)
 
-Revision ID: 0006_run_heartbeat
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-02 00:30:00.000000
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0006_run_heartbeat'
+revision = '0006'
 down_revision = '0005'
 branch_labels = None
 depends_on = None
