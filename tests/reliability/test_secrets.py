@@ -204,7 +204,7 @@ def test_a_model_server_url_with_a_password_is_masked_in_the_log_and_in_last_err
     from colorizer.client import RemoteColorizer
     from colorizer.serve import ModelServer, ServeSettings
     from db import Post
-    from test_pipeline.test_colorize_step import fetched_post
+    from tests.test_pipeline.test_colorize_step import fetched_post
 
     def failing(images):
         raise RuntimeError("the network ran out of memory")

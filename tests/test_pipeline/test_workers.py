@@ -29,7 +29,7 @@ from db import make_engine, session_factory
 from db.claims import Claims
 from db.models import Alignment, Colorization, Image, ImageRole, JobRun, Model, Post, PostImage, PostState
 from db.store import advance_post, insert_new, store_image
-from test_bot.photos import color_scene, encode, pair, side_by_side
+from tests.factories import color_scene, composite_file, encoded, pair
 
 WORKERS = 3
 
@@ -91,7 +91,7 @@ def server():
 
 
 def test_three_workers_run_the_chain_and_each_post_is_worked_once(server, sessions, worker_sessions, db_url):
-    snapshot = build_snapshot([pair(seed) for seed in range(6)], compose=side_by_side)
+    snapshot = build_snapshot([pair(seed) for seed in range(6)], compose=composite_file)
     for post in reversed(snapshot.posts):
         server.add_post(post, snapshot.comments.get(post["id"]))
     for name, data in snapshot.images.items():
@@ -138,7 +138,7 @@ def fetched_posts(sessions, count: int) -> list[int]:
                         created_utc=datetime(2024, 5, 1, 12, number, tzinfo=timezone.utc))
             session.add(post)
             session.flush()
-            image = store_image(session, examine(encode(color_scene(number, 48, 32))))
+            image = store_image(session, examine(encoded(color_scene(number, 48, 32))))
             session.add(PostImage(post_id=post.id, image_id=image.id, role=ImageRole.ORIGINAL.value))
             advance_post(post, PostState.FETCHED)
             ids.append(post.id)
@@ -226,7 +226,7 @@ def test_a_row_another_worker_stored_first_is_already_done(sessions, worker_sess
         assert not insert_new(session, Colorization, **values)
         assert not insert_new(session, Post, reddit_id="w0", subreddit="colorization",
                               created_utc=datetime(2024, 5, 1, tzinfo=timezone.utc))
-        again = store_image(session, examine(encode(color_scene(0, 48, 32))))
+        again = store_image(session, examine(encoded(color_scene(0, 48, 32))))
         assert again.id == image_id
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Colorization)) == 1
