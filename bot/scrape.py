@@ -311,6 +311,9 @@ class Scraper:
                 log.warning("post %s: claimed by another worker meanwhile (our lease ran out)", info.reddit_id)
                 return
             post = session.get(Post, post_id)
+            # Given up with the result, not after: a post committed `fetched` but still claimed could be
+            # taken by this worker's own colorize (same name) and the later release would pull it from under it.
+            self.claims.release(post)
             post.layout = (pair.layout if pair else plan.layout).value
             if pair is not None:
                 for found in pair.images:

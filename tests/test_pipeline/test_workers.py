@@ -15,7 +15,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.client import make_reddit
 from bot.replay import ReplayServer, Snapshot, build_snapshot
+from bot.scrape import scrape_job
 from bot.settings import DownloadSettings, RedditSettings
 from colorbot import pipeline
 from colorbot.config import Config, DatabaseSettings
@@ -127,6 +129,37 @@ def test_three_workers_run_the_chain_and_each_post_is_worked_once(server, sessio
         statuses = set(session.scalars(select(JobRun.status)))
     assert sum(model.calls.values()) == len(posts) and set(model.calls.values()) == {1}
     assert statuses == {"ok"}
+
+
+class WatchedClaims(Claims):
+    """Claims that note, each time they give up what they still hold, the posts the database
+    still shows as theirs."""
+
+    def __init__(self, sessions, worker: str):
+        super().__init__(sessions, worker)
+        self.seen: list[tuple[str, str]] = []
+
+    def release_all(self) -> None:
+        with self.sessions() as session:
+            self.seen += session.execute(select(Post.reddit_id, Post.state).where(Post.claimed_by == self.worker)).all()
+        super().release_all()
+
+
+def test_a_fetched_post_is_committed_unclaimed(server, sessions):
+    """Else the same worker's colorize (same worker name) may take it before scrape gives it up, and
+    scrape's release then pulls the claim from under it: the post is colorized twice."""
+    snapshot = build_snapshot([pair(seed) for seed in range(3)], compose=composite_file)
+    for post in reversed(snapshot.posts):
+        server.add_post(post, snapshot.comments.get(post["id"]))
+    for name, data in snapshot.images.items():
+        server.add_image(name, data)
+    reddit_settings = RedditSettings(**server.reddit_settings())
+    claims = WatchedClaims(sessions, "one-worker")
+    scrape_job(make_reddit(reddit_settings), sessions, reddit_settings,
+               DownloadSettings(**server.download_settings()), claims=claims)
+    with sessions() as session:
+        assert set(session.scalars(select(Post.state))) == {PostState.FETCHED.value}
+    assert claims.seen == []
 
 
 def fetched_posts(sessions, count: int) -> list[int]:
