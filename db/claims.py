@@ -6,7 +6,11 @@ end into them (``claimed_by``, ``claimed_until``). Another worker's query leaves
 has not ended alone. The worker renews the lease between items and clears it in the transaction
 that stores a post's result; before storing, it checks (with the post's row locked) that the post
 is still its own, since a lease that ran out may have been taken over. A worker that dies simply
-lets its leases run out: its posts are taken by the next worker that looks.
+lets its leases run out: its posts are taken by the next worker that looks. One shortcut: a worker
+restarted on the same host (the usual end of a crash or a kill) frees at once the leases of workers
+of that host whose process is gone, rather than waiting out the lease. If two machines or containers
+share a host name, the check can free a live worker's leases; that worker then finds the post taken
+over and drops its result (``holds``), so the cost is work done twice, never a result stored twice.
 
 On SQLite ``FOR UPDATE`` is not rendered; every writing transaction there begins IMMEDIATE
 (``db.engine``), so the one writer at a time serialises claims just the same.
@@ -50,6 +54,7 @@ class Claims:
         self.lease_s = lease_s
         self.held: set[int] = set()
         self._renewed = time.monotonic()
+        self._looked_for_dead = False
 
     def take(self, conditions: Iterable[ColumnElement[bool]], *, order_by: Iterable = (), limit: int = BATCH,
              exclude: Iterable[int] = ()) -> list[int]:
@@ -61,6 +66,9 @@ class Claims:
         if excluded:
             query = query.where(Post.id.not_in(excluded))
         with self.sessions.begin() as session:
+            if not self._looked_for_dead:
+                self._free_leases_of_dead_local_workers(session, now)
+                self._looked_for_dead = True
             ids = list(session.scalars(query.with_for_update(skip_locked=True)))
             if ids:
                 self._lease(session, ids, now)
@@ -111,6 +119,19 @@ class Claims:
             )
         self.held.clear()
 
+    def _free_leases_of_dead_local_workers(self, session: Session, now) -> None:
+        prefix = f"{socket.gethostname()}:"
+        holders = session.scalars(
+            select(Post.claimed_by).where(Post.claimed_until >= now, Post.claimed_by.startswith(prefix, autoescape=True))
+            .distinct()
+        )
+        dead = [holder for holder in holders if holder != self.worker and not _process_alive(holder[len(prefix):])]
+        if dead:
+            session.execute(
+                update(Post).where(Post.claimed_by.in_(dead))
+                .values(claimed_by=None, claimed_until=None, updated_at=Post.updated_at)
+            )
+
     def _lease(self, session: Session, ids: list[int], now) -> None:
         # updated_at says when the post's data last changed; a lease is not that.
         session.execute(
@@ -120,6 +141,23 @@ class Claims:
                     updated_at=Post.updated_at)
         )
         self._renewed = time.monotonic()
+
+
+def _process_alive(pid_and_suffix: str) -> bool:
+    """Whether the process of a worker name's ``pid:suffix`` part runs here; True when unsure."""
+    try:
+        pid = int(pid_and_suffix.split(":", 1)[0])
+    except ValueError:
+        return True
+    if pid == os.getpid():
+        return True  # another Claims of this process: it is alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, run by another user
+    return True
 
 
 def each_claimed(claims: Claims, conditions: Iterable[ColumnElement[bool]], *, order_by: Iterable = (),

@@ -7,6 +7,9 @@ that fixture gives.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -265,3 +268,26 @@ def test_a_row_another_worker_stored_first_is_already_done(sessions, worker_sess
         assert session.scalar(select(func.count()).select_from(Colorization)) == 1
         assert session.scalar(select(func.count()).select_from(Post)) == 1
         assert session.scalar(select(func.count()).select_from(Image)) == 1
+
+
+def test_a_worker_restarted_on_the_same_host_frees_the_leases_of_its_dead_predecessor(sessions, worker_sessions):
+    post_ids = fetched_posts(sessions, 4)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for post_id, holder in zip(post_ids, [f"{host}:{gone.stdout.strip()}:dead0001"] * 2
+                                   + [f"{host}:{alive.pid}:live0001", f"elsewhere:{gone.stdout.strip()}:far00001"]):
+            Claims(worker_sessions(), holder).take([Post.id == post_id])
+        model = CountingColorizer()
+        assert colorize_pending(worker_sessions(), [model]).posts == 2, "only the dead local worker's posts are free"
+        assert sum(model.calls.values()) == 2
+        with sessions() as session:
+            assert [session.get(Post, post_id).state for post_id in post_ids] == [PostState.COLORIZED.value] * 2 + [
+                PostState.FETCHED.value] * 2
+        held = leases(sessions)
+        assert [held[post_id][0] for post_id in post_ids] == [
+            None, None, f"{host}:{alive.pid}:live0001", f"elsewhere:{gone.stdout.strip()}:far00001"]
+    finally:
+        alive.kill()
+        alive.wait()
