@@ -72,6 +72,11 @@ def test_demo_report_shows_the_gallery_in_a_browser(demo_folder, browser_page):
     page, errors = browser_page.page, browser_page.problems
     page.goto((demo_folder / "report" / "index.html").as_uri())
     page.wait_for_load_state("load")
+    # The gallery's rows are drawn by its script and its thumbnails load lazily: scroll each into view
+    # and wait until every one has decoded (a broken link never does, and the wait times out).
+    page.eval_on_selector_all("#gallery img", "imgs => imgs.forEach(i => { i.loading = 'eager'; })")
+    page.wait_for_function("Array.from(document.querySelectorAll('#gallery img'))"
+                           ".every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
     rows = page.eval_on_selector_all("#gallery tbody tr", "rows => rows.length")
     widths = page.eval_on_selector_all("#gallery img", "imgs => imgs.map(i => i.naturalWidth)")
     browser_page.screenshot("demo-report.png")
