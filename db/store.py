@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.locks import advisory_lock
+from db.locks import advisory_lock, lock_holder
 from db.models import Base, Image, JobRun, Model, Post, PostComment, PostState, utcnow
 
 log = logging.getLogger(__name__)
@@ -254,15 +254,18 @@ class _Heartbeat:
 
 @contextmanager
 def _singleton(sessions: sessionmaker[Session], job: str, singleton: bool) -> Iterator[None]:
-    """On PostgreSQL, hold the job's advisory lock for the run, or raise :class:`JobBusy`."""
+    """Hold the job's lock for the run (PostgreSQL's advisory lock, SQLite's lock file; both let go
+    when their process dies), or raise :class:`JobBusy`."""
     if not singleton:
         yield
         return
     with sessions() as session:
         engine = session.get_bind()
-    with advisory_lock(engine, f"colorbot job: {job}", wait=False) as held:
+    name = f"colorbot job: {job}"
+    with advisory_lock(engine, name, wait=False) as held:
         if not held:
-            raise JobBusy(f"{job} is running in another worker")
+            holder = lock_holder(engine, name) if engine.dialect.name == "sqlite" else None
+            raise JobBusy(f"{job} is running in another worker" + (f" ({holder})" if holder else ""))
         yield
 
 
@@ -278,18 +281,14 @@ def job_run(sessions: sessionmaker[Session], job: str, *, singleton: bool = Fals
     row stays ``running`` until its heartbeat is ``stale_after_s`` old (:func:`close_killed_runs`).
 
     ``singleton``: the job runs in one worker at a time, across machines; while another worker's
-    run of it is alive this raises :class:`JobBusy` before anything is recorded. On PostgreSQL that
-    is an advisory lock held for the run; on SQLite, another ``running`` row of the job whose
-    heartbeat is fresh (read and written under SQLite's write lock, so two cannot both start).
+    run of it is alive this raises :class:`JobBusy` before anything is recorded: an advisory lock on
+    PostgreSQL, a lock file beside the database on SQLite (``db.locks``), held for the run; a holder
+    that dies lets go of either at once.
     """
     started = time.monotonic()
     with _singleton(sessions, job, singleton):
         with sessions.begin() as session:
             close_killed_runs(session, stale_after_s)
-            if singleton and session.get_bind().dialect.name != "postgresql":
-                alive = session.scalar(select(JobRun).where(JobRun.job == job, JobRun.status == "running").limit(1))
-                if alive is not None:
-                    raise JobBusy(f"{job} is running in another worker (process {alive.pid} on {alive.host})")
             run = JobRun(job=job, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=database_now(session))
             session.add(run)
         heartbeat = _Heartbeat(sessions, run.id, job, heartbeat_s)
