@@ -517,26 +517,30 @@ def _name_code(name: str) -> float:
 def read_committed(db: Path) -> Committed:
     with connect_readonly(db) as conn:
         conn.execute("begin")  # one snapshot for every table
-        posts = {rid: (pid, state) for pid, rid, state in conn.execute("select id, reddit_id, state from posts")}
-        images = dict(conn.execute("select id, sha256 from images"))
-        links = {row[0]: tuple(row[1:]) for row in conn.execute("select id, post_id, image_id, role from post_images")}
-        colorizations = {
-            row[0]: tuple(row[1:]) for row in conn.execute("select id, post_id, model_id, image_id from colorizations")
-        }
-        alignments = {row[0]: (row[1], int(row[2])) for row in conn.execute("select id, post_id, accepted from alignments")}
+        # A run killed while it created the database leaves some tables, or none, yet: those hold nothing.
+        tables = {name for (name,) in conn.execute("select name from sqlite_master where type = 'table'")}
+
+        def rows(table: str, columns: str) -> list[tuple]:
+            if table not in tables:
+                return []
+            return conn.execute(f"select {columns} from {table} order by id").fetchall()
+
+        posts = {rid: (pid, state) for pid, rid, state in rows("posts", "id, reddit_id, state")}
+        images = dict(rows("images", "id, sha256"))
+        links = {row[0]: tuple(row[1:]) for row in rows("post_images", "id, post_id, image_id, role")}
+        colorizations = {row[0]: tuple(row[1:]) for row in rows("colorizations", "id, post_id, model_id, image_id")}
+        alignments = {row[0]: (row[1], int(row[2])) for row in rows("alignments", "id, post_id, accepted")}
         codes: dict[str, float] = {}
-        ids, rows = [], []
-        for metric_id, colorization_id, name, value in conn.execute(
-            "select id, colorization_id, name, value from metrics order by id"
-        ):
+        ids, metric_rows = [], []
+        for metric_id, colorization_id, name, value in rows("metrics", "id, colorization_id, name, value"):
             code = codes.get(name)
             if code is None:
                 code = codes[name] = _name_code(name)
             ids.append(metric_id)
-            rows.append((colorization_id, code, value))
+            metric_rows.append((colorization_id, code, value))
         conn.execute("rollback")
     return Committed(posts, images, links, colorizations, alignments,
-                     np.asarray(ids, dtype=np.int64), np.asarray(rows, dtype=np.float64).reshape(-1, 3))
+                     np.asarray(ids, dtype=np.int64), np.asarray(metric_rows, dtype=np.float64).reshape(-1, 3))
 
 
 def losses(before: Committed, after: Committed) -> list[str]:
