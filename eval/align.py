@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from eval.concurrency import side_by_side
 from eval.settings import EvalSettings
 
 METHOD_FEATURES = "sift+ransac"
@@ -106,13 +107,14 @@ def align(original: np.ndarray, colorization: np.ndarray, settings: EvalSettings
     residuals = np.linalg.norm(_apply(small_transform, source[inliers]) - target[inliers], axis=1)
 
     method = METHOD_FEATURES
-    correlation = _correlation(original_small, colorization_small, small_transform)
-    if settings.refine_ecc:
-        refined = _refine_ecc(original_small, colorization_small, small_transform)
-        if refined is not None:
-            refined_correlation = _correlation(original_small, colorization_small, refined)
-            if refined_correlation > correlation:
-                small_transform, method, correlation = refined, METHOD_REFINED, refined_correlation
+    correlation, refined = side_by_side(
+        lambda: _correlation(original_small, colorization_small, small_transform),
+        lambda: _refine_ecc(original_small, colorization_small, small_transform) if settings.refine_ecc else None,
+    )
+    if refined is not None:
+        refined_correlation = _correlation(original_small, colorization_small, refined)
+        if refined_correlation > correlation:
+            small_transform, method, correlation = refined, METHOD_REFINED, refined_correlation
 
     transform = _to_full_resolution(small_transform, colorization_factor, original_factor)
     warped, valid = warp_into(colorization, transform, original.shape[:2])
@@ -207,9 +209,11 @@ def _shrink(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 def _match_features(source: np.ndarray, target: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates of SIFT matches passing Lowe's ratio test: (N×2 in source, N×2 in target)."""
-    sift = cv2.SIFT_create()
-    source_points, source_descriptors = sift.detectAndCompute(source, None)
-    target_points, target_descriptors = sift.detectAndCompute(target, None)
+    # Side by side: OpenCV's SIFT leaves much of a second core idle (and a SIFT object is not shared).
+    (source_points, source_descriptors), (target_points, target_descriptors) = side_by_side(
+        lambda: cv2.SIFT_create().detectAndCompute(source, None),
+        lambda: cv2.SIFT_create().detectAndCompute(target, None),
+    )
     empty = np.empty((0, 2), np.float32)
     if source_descriptors is None or target_descriptors is None or len(target_points) < 2:
         return empty, empty
@@ -263,8 +267,7 @@ def _refine_ecc(original: np.ndarray, colorization: np.ndarray, transform: np.nd
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
     try:
         _, warp = cv2.findTransformECC(
-            original[y0:y1, x0:x1].astype(np.float32), colorization.astype(np.float32), warp, cv2.MOTION_AFFINE,
-            criteria, None, 5,
+            np.ascontiguousarray(original[y0:y1, x0:x1]), colorization, warp, cv2.MOTION_AFFINE, criteria, None, 5
         )
     except cv2.error:
         return None

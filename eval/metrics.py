@@ -26,6 +26,7 @@ import numpy as np
 from skimage.color.colorconv import xyz_from_rgb, xyz_tristimulus_values, yuv_from_rgb
 
 from eval.ciede2000 import ciede2000_planes as _ciede2000
+from eval.concurrency import side_by_side
 from eval.headline import ChromaPyramid, headline_score, prepare_pyramid
 
 NEAR_GRAY_CHROMA = 5.0
@@ -129,12 +130,13 @@ def prepare_reference(human: np.ndarray, valid: np.ndarray, max_pixels: int = MA
         valid = coverage >= FULL_COVERAGE
         if not valid.any():
             raise ValueError("no valid pixels to measure after downscaling")
-    indices = np.flatnonzero(valid)
-    pixels = _gather(human, indices)
-    lab = _lab_planes(pixels)
     box, region = _ssim_region(valid)
     ssim_image = _centred(human[box])
-    ssim_mean, ssim_variance = _window_mean_and_variance(ssim_image)
+    (indices, pixels, lab), (ssim_mean, ssim_variance), pyramid = side_by_side(
+        lambda: _valid_pixels_and_lab(human, valid),
+        lambda: _window_mean_and_variance(ssim_image),
+        lambda: prepare_pyramid(human, valid),
+    )
     return Reference(
         frame=frame,
         size=size,
@@ -150,8 +152,14 @@ def prepare_reference(human: np.ndarray, valid: np.ndarray, max_pixels: int = MA
         ssim_image=ssim_image,
         ssim_mean=ssim_mean,
         ssim_variance=ssim_variance,
-        pyramid=prepare_pyramid(human, valid),
+        pyramid=pyramid,
     )
+
+
+def _valid_pixels_and_lab(image: np.ndarray, valid: np.ndarray):
+    indices = np.flatnonzero(valid)
+    pixels = _gather(image, indices)
+    return indices, pixels, _lab_planes(pixels)
 
 
 def measuring_size(shape: tuple[int, int], max_pixels: int = MAX_MEASURED_PIXELS) -> tuple[int, int] | None:
@@ -176,7 +184,23 @@ def all_metrics(
 def measure(machine: np.ndarray, reference: Reference) -> dict[str, float]:
     """Every metric of ``METRICS`` for one colorization (in the reference's frame)."""
     machine = reference.measuring_copy(machine)
-    machine_pixels = _gather(machine, reference.indices)
+    per_pixel, ssim, score = side_by_side(
+        lambda: _per_pixel_metrics(_gather(machine, reference.indices), reference),
+        lambda: _ssim(
+            _centred(machine[reference.ssim_box]),
+            reference.ssim_image,
+            reference.ssim_mean,
+            reference.ssim_variance,
+            reference.ssim_region,
+        ),
+        lambda: headline_score(machine, reference.pyramid) if reference.pyramid is not None else math.nan,
+    )
+    auc = per_pixel.pop("auc")
+    return {"score": score, **per_pixel, "ssim": ssim, "auc": auc}  # in the order of METRICS
+
+
+def _per_pixel_metrics(machine_pixels: np.ndarray, reference: Reference) -> dict[str, float]:
+    """The metrics of the measured pixels one by one (all but SSIM and the score)."""
     machine_l, machine_a, machine_b = _lab_planes(machine_pixels)
     human_l, human_a, human_b = reference.lab
     machine_chroma, human_chroma = _magnitude(machine_a, machine_b), reference.chroma
@@ -188,7 +212,6 @@ def measure(machine: np.ndarray, reference: Reference) -> dict[str, float]:
     ab_errors = _magnitude(machine_a - human_a, machine_b - human_b)
     delta_e = _ciede2000(machine_l, machine_a, machine_b, machine_chroma, human_l, human_a, human_b, human_chroma)
     return {
-        "score": headline_score(machine, reference.pyramid) if reference.pyramid is not None else math.nan,
         "uv_error": _mean(uv_distance),
         "uv_rmse": math.sqrt(_mean(np.square(uv_distance))),
         "chroma_machine": _mean(machine_chroma),
@@ -201,13 +224,6 @@ def measure(machine: np.ndarray, reference: Reference) -> dict[str, float]:
         "colorfulness_gap": abs(colorfulness_machine - colorfulness_human),
         "delta_e_2000": _mean(delta_e),
         "psnr": _psnr_of_mse(_mean(np.square(rgb_difference))),  # squares of 8-bit differences: exact
-        "ssim": _ssim(
-            _centred(machine[reference.ssim_box]),
-            reference.ssim_image,
-            reference.ssim_mean,
-            reference.ssim_variance,
-            reference.ssim_region,
-        ),
         "auc": auc_of_ab_errors(ab_errors),
     }
 
