@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from skimage.color import deltaE_ciede2000
 from skimage.color.colorconv import xyz_from_rgb, xyz_tristimulus_values, yuv_from_rgb
 
+from eval.ciede2000 import ciede2000_planes as _ciede2000
+from eval.concurrency import side_by_side
 from eval.headline import ChromaPyramid, headline_score, prepare_pyramid
 
 NEAR_GRAY_CHROMA = 5.0
@@ -94,13 +95,16 @@ class Reference:
     """(width, height) of the downscaled measuring copies, or None when nothing is resized."""
     image: np.ndarray
     valid: np.ndarray
+    indices: np.ndarray
+    """Flat indices of the valid pixels: gathering by them is several times faster than a boolean mask."""
     pixels: np.ndarray
-    lab: np.ndarray
-    uv: np.ndarray
+    lab: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """L*, a*, b* of ``pixels``, each a contiguous float32 plane."""
     chroma: np.ndarray
     colorfulness: float
     ssim_box: tuple[slice, slice]
     ssim_region: np.ndarray
+    """uint8 mask (1 where counted) within ``ssim_box``."""
     ssim_image: np.ndarray
     ssim_mean: np.ndarray
     ssim_variance: np.ndarray
@@ -126,28 +130,36 @@ def prepare_reference(human: np.ndarray, valid: np.ndarray, max_pixels: int = MA
         valid = coverage >= FULL_COVERAGE
         if not valid.any():
             raise ValueError("no valid pixels to measure after downscaling")
-    pixels = human[valid]
-    lab = rgb_to_lab(pixels)
     box, region = _ssim_region(valid)
     ssim_image = _centred(human[box])
-    ssim_mean, ssim_variance = _window_mean_and_variance(ssim_image)
+    (indices, pixels, lab), (ssim_mean, ssim_variance), pyramid = side_by_side(
+        lambda: _valid_pixels_and_lab(human, valid),
+        lambda: _window_mean_and_variance(ssim_image),
+        lambda: prepare_pyramid(human, valid),
+    )
     return Reference(
         frame=frame,
         size=size,
         image=human,
         valid=valid,
+        indices=indices,
         pixels=pixels,
         lab=lab,
-        uv=_uv(pixels),
-        chroma=lab_chroma(lab),
+        chroma=_magnitude(lab[1], lab[2]),
         colorfulness=colorfulness(pixels),
         ssim_box=box,
-        ssim_region=region,
+        ssim_region=region.view(np.uint8),
         ssim_image=ssim_image,
         ssim_mean=ssim_mean,
         ssim_variance=ssim_variance,
-        pyramid=prepare_pyramid(human, valid),
+        pyramid=pyramid,
     )
+
+
+def _valid_pixels_and_lab(image: np.ndarray, valid: np.ndarray):
+    indices = np.flatnonzero(valid)
+    pixels = _gather(image, indices)
+    return indices, pixels, _lab_planes(pixels)
 
 
 def measuring_size(shape: tuple[int, int], max_pixels: int = MAX_MEASURED_PIXELS) -> tuple[int, int] | None:
@@ -172,41 +184,53 @@ def all_metrics(
 def measure(machine: np.ndarray, reference: Reference) -> dict[str, float]:
     """Every metric of ``METRICS`` for one colorization (in the reference's frame)."""
     machine = reference.measuring_copy(machine)
-    machine_pixels = machine[reference.valid]
-    machine_lab = rgb_to_lab(machine_pixels)
-    machine_chroma, human_chroma = lab_chroma(machine_lab), reference.chroma
-    uv_distance = _distances(_uv(machine_pixels), reference.uv)
-    colorfulness_machine = colorfulness(machine_pixels)
-    colorfulness_human = reference.colorfulness
-    ab_errors = _distances(machine_lab[:, 1:], reference.lab[:, 1:])
-    return {
-        "score": headline_score(machine, reference.pyramid) if reference.pyramid is not None else math.nan,
-        "uv_error": _mean(uv_distance),
-        "uv_rmse": math.sqrt(_mean(np.square(uv_distance))),
-        "chroma_machine": _mean(machine_chroma),
-        "chroma_human": _mean(human_chroma),
-        "saturation_ratio": saturation_ratio(machine_chroma, human_chroma),
-        "near_gray_machine": float(np.mean(machine_chroma < NEAR_GRAY_CHROMA)),
-        "near_gray_human": float(np.mean(human_chroma < NEAR_GRAY_CHROMA)),
-        "colorfulness_machine": colorfulness_machine,
-        "colorfulness_human": colorfulness_human,
-        "colorfulness_gap": abs(colorfulness_machine - colorfulness_human),
-        "delta_e_2000": _mean(delta_e_2000(machine_lab, reference.lab)),
-        "psnr": psnr(machine_pixels, reference.pixels),
-        "ssim": _ssim(
+    per_pixel, ssim, score = side_by_side(
+        lambda: _per_pixel_metrics(_gather(machine, reference.indices), reference),
+        lambda: _ssim(
             _centred(machine[reference.ssim_box]),
             reference.ssim_image,
             reference.ssim_mean,
             reference.ssim_variance,
             reference.ssim_region,
         ),
+        lambda: headline_score(machine, reference.pyramid) if reference.pyramid is not None else math.nan,
+    )
+    auc = per_pixel.pop("auc")
+    return {"score": score, **per_pixel, "ssim": ssim, "auc": auc}  # in the order of METRICS
+
+
+def _per_pixel_metrics(machine_pixels: np.ndarray, reference: Reference) -> dict[str, float]:
+    """The metrics of the measured pixels one by one (all but SSIM and the score)."""
+    machine_l, machine_a, machine_b = _lab_planes(machine_pixels)
+    human_l, human_a, human_b = reference.lab
+    machine_chroma, human_chroma = _magnitude(machine_a, machine_b), reference.chroma
+    # UV is linear in RGB, so the UV difference is that of the RGB difference (exact in float32).
+    rgb_difference = machine_pixels.astype(np.float32) - reference.pixels
+    uv_distance = _uv_norms(rgb_difference)
+    colorfulness_machine = colorfulness(machine_pixels)
+    colorfulness_human = reference.colorfulness
+    ab_errors = _magnitude(machine_a - human_a, machine_b - human_b)
+    delta_e = _ciede2000(machine_l, machine_a, machine_b, machine_chroma, human_l, human_a, human_b, human_chroma)
+    return {
+        "uv_error": _mean(uv_distance),
+        "uv_rmse": math.sqrt(_mean(np.square(uv_distance))),
+        "chroma_machine": _mean(machine_chroma),
+        "chroma_human": _mean(human_chroma),
+        "saturation_ratio": saturation_ratio(machine_chroma, human_chroma),
+        "near_gray_machine": _share_below(machine_chroma, NEAR_GRAY_CHROMA),
+        "near_gray_human": _share_below(human_chroma, NEAR_GRAY_CHROMA),
+        "colorfulness_machine": colorfulness_machine,
+        "colorfulness_human": colorfulness_human,
+        "colorfulness_gap": abs(colorfulness_machine - colorfulness_human),
+        "delta_e_2000": _mean(delta_e),
+        "psnr": _psnr_of_mse(_mean(np.square(rgb_difference))),  # squares of 8-bit differences: exact
         "auc": auc_of_ab_errors(ab_errors),
     }
 
 
 def uv_distances(machine_pixels: np.ndarray, human_pixels: np.ndarray) -> np.ndarray:
     """Per pixel, the Euclidean distance of (U, V) — the residual encoder's loss space."""
-    return _distances(_uv(machine_pixels), _uv(human_pixels))
+    return _uv_norms(machine_pixels.astype(np.float32) - human_pixels.astype(np.float32))
 
 
 def rgb_to_lab(pixels: np.ndarray) -> np.ndarray:
@@ -214,18 +238,25 @@ def rgb_to_lab(pixels: np.ndarray) -> np.ndarray:
 
     scikit-image's ``rgb2lab`` formulas (sRGB curve, its XYZ matrix and white point, the CIE
     cube root with its linear toe), with the sRGB curve looked up per 8-bit value and the rest
-    done by OpenCV in float32 (within about 1e-4 of scikit-image's float64 Lab).
+    done by OpenCV in float32 (within about 2e-4 of scikit-image's float64 Lab).
     """
-    shape = pixels.shape
-    linear = _SRGB_TO_LINEAR[pixels.reshape(-1, 1, 3)]
+    return np.stack(_lab_planes(pixels.reshape(-1, 3)), axis=-1).reshape(pixels.shape)
+
+
+def _lab_planes(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """L*, a*, b* of N×3 uint8 RGB pixels as three contiguous float32 planes (see ``rgb_to_lab``)."""
+    linear = cv2.LUT(np.ascontiguousarray(pixels).reshape(-1, 1, 3), _SRGB_TO_LINEAR)
     xyz = cv2.transform(linear, _XYZ_OVER_WHITE)
-    f = np.where(xyz > 0.008856, cv2.pow(xyz, 1 / 3), np.float32(7.787) * xyz + np.float32(16.0 / 116.0))
-    return cv2.transform(f, _LAB_FROM_F).reshape(shape)
+    f = cv2.pow(xyz, 1 / 3)
+    toe = xyz <= 0.008856  # only the darkest pixels: patching them beats a full np.where
+    if toe.any():
+        f[toe] = np.float32(7.787) * xyz[toe] + np.float32(16.0 / 116.0)
+    return tuple(_planes(f, _LAB_FROM_F_ROWS))
 
 
 def lab_chroma(lab_pixels: np.ndarray) -> np.ndarray:
     """C*ab = √(a² + b²) per pixel of an N×3 Lab array."""
-    return np.hypot(lab_pixels[:, 1], lab_pixels[:, 2])
+    return _magnitude(lab_pixels[:, 1], lab_pixels[:, 2])
 
 
 def saturation_ratio(machine_chroma: np.ndarray, human_chroma: np.ndarray) -> float:
@@ -241,22 +272,28 @@ def colorfulness(pixels: np.ndarray) -> float:
     M = √(σ_rg² + σ_yb²) + 0.3·√(μ_rg² + μ_yb²). Many colorization repositories (DDColor, CT2)
     take absolute values of rg and yb first, which gives slightly different numbers.
     """
-    rgb = pixels.astype(np.float32)  # rg and yb of 8-bit values are exact in float32
-    rg = rgb[:, 0] - rgb[:, 1]
-    yb = 0.5 * (rgb[:, 0] + rgb[:, 1]) - rgb[:, 2]
-    rg_std, yb_std = float(rg.std(dtype=np.float64)), float(yb.std(dtype=np.float64))
-    return math.hypot(rg_std, yb_std) + 0.3 * math.hypot(_mean(rg), _mean(yb))
+    # rg and yb of 8-bit values are exact in float32; OpenCV accumulates their moments in float64.
+    rg, yb = (cv2.meanStdDev(plane) for plane in _planes(pixels.astype(np.float32), _OPPONENT_FROM_RGB_ROWS))
+    return math.hypot(rg[1].item(), yb[1].item()) + 0.3 * math.hypot(rg[0].item(), yb[0].item())
 
 
 def delta_e_2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 colour difference per row of two N×3 Lab arrays (scikit-image's, in their dtype)."""
-    return deltaE_ciede2000(lab1, lab2, channel_axis=-1)
+    """CIEDE2000 colour difference per row of two N×3 Lab arrays, in their dtype.
+
+    Sharma, Wu and Dalal's formulas, as scikit-image's ``deltaE_ciede2000`` (see ``_ciede2000``).
+    """
+    planes1 = [np.ascontiguousarray(lab1[:, channel]) for channel in range(3)]
+    planes2 = [np.ascontiguousarray(lab2[:, channel]) for channel in range(3)]
+    return _ciede2000(*planes1, _magnitude(*planes1[1:]), *planes2, _magnitude(*planes2[1:]))
 
 
 def psnr(machine_pixels: np.ndarray, human_pixels: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB on RGB 0–255, capped at ``PSNR_CAP_DB``."""
-    difference = machine_pixels.astype(np.int32) - human_pixels.astype(np.int32)
-    mse = _mean(np.square(difference))
+    difference = machine_pixels.astype(np.float32) - human_pixels.astype(np.float32)
+    return _psnr_of_mse(_mean(np.square(difference)))
+
+
+def _psnr_of_mse(mse: float) -> float:
     if mse == 0:
         return PSNR_CAP_DB
     return min(PSNR_CAP_DB, 10 * math.log10(255.0**2 / mse))
@@ -273,7 +310,7 @@ def masked_ssim(machine: np.ndarray, human: np.ndarray, valid: np.ndarray) -> fl
     """
     box, region = _ssim_region(valid)
     human_box = _centred(human[box])
-    return _ssim(_centred(machine[box]), human_box, *_window_mean_and_variance(human_box), region)
+    return _ssim(_centred(machine[box]), human_box, *_window_mean_and_variance(human_box), region.view(np.uint8))
 
 
 def auc_of_ab_errors(ab_errors: np.ndarray) -> float:
@@ -293,23 +330,50 @@ def _srgb_to_linear() -> np.ndarray:
 _SRGB_TO_LINEAR = _srgb_to_linear()
 _XYZ_OVER_WHITE = (xyz_from_rgb / xyz_tristimulus_values(illuminant="D65", observer="2")[:, None]).astype(np.float32)
 """Linear RGB to XYZ divided by the D65 white point, in one matrix (for ``cv2.transform``)."""
-_LAB_FROM_F = np.array(
-    [[0.0, 116.0, 0.0, -16.0], [500.0, -500.0, 0.0, 0.0], [0.0, 200.0, -200.0, 0.0]], np.float32
-)
-"""(f(X/Xn), f(Y/Yn), f(Z/Zn), 1) to (L, a, b)."""
-_UV_FROM_RGB = (yuv_from_rgb[1:] / 255.0).astype(np.float32)
-"""8-bit RGB to BT.601 (U, V), as a matrix for ``cv2.transform``."""
+_LAB_FROM_F_ROWS = [
+    np.array([row], np.float32) for row in ([0.0, 116.0, 0.0, -16.0], [500.0, -500.0, 0.0, 0.0], [0.0, 200.0, -200.0, 0.0])
+]
+"""(f(X/Xn), f(Y/Yn), f(Z/Zn), 1) to L, to a and to b."""
+_UV_FROM_RGB_ROWS = [(yuv_from_rgb[row : row + 1] / 255.0).astype(np.float32) for row in (1, 2)]
+"""8-bit RGB to BT.601 U and to V, one matrix each for ``cv2.transform``."""
+_OPPONENT_FROM_RGB_ROWS = [np.array([row], np.float32) for row in ([1.0, -1.0, 0.0], [0.5, 0.5, -1.0])]
+"""RGB to Hasler and Süsstrunk's rg and to yb."""
 
 
-def _uv(pixels: np.ndarray) -> np.ndarray:
-    # cv2.transform is one pass in float32; NumPy's N×3 @ 3×2 product is several times slower.
-    return cv2.transform(pixels.reshape(-1, 1, 3).astype(np.float32), _UV_FROM_RGB).reshape(-1, 2)
+def _planes(pixels: np.ndarray, rows: list[np.ndarray]) -> list[np.ndarray]:
+    """Each 1×3 (or 1×4, affine) matrix of ``rows`` applied to N×3 float32 pixels, as contiguous planes.
+
+    One single-output ``cv2.transform`` per plane: OpenCV's 3→1 transform is several times faster than
+    its 3→2 or 3→3 and leaves every plane contiguous for what follows.
+    """
+    interleaved = np.ascontiguousarray(pixels).reshape(-1, 1, 3)
+    return [cv2.transform(interleaved, row).reshape(-1) for row in rows]
 
 
-def _distances(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Euclidean distance per row of two N×2 arrays."""
-    difference = first - second
-    return np.hypot(difference[:, 0], difference[:, 1])
+def _uv_norms(rgb_difference: np.ndarray) -> np.ndarray:
+    """|(ΔU, ΔV)| per row of N×3 float32 RGB differences (UV is linear in RGB)."""
+    return _magnitude(*_planes(rgb_difference, _UV_FROM_RGB_ROWS))
+
+
+def _gather(image: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """The N×3 pixels of an RGB image at flat ``indices``."""
+    return np.take(image.reshape(-1, 3), indices, axis=0)
+
+
+def _magnitude(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """√(x² + y²) per element of two float planes.
+
+    Four passes, several times faster than ``np.hypot`` (whose overflow guard Lab and UV values do
+    not need); OpenCV's ``cv2.magnitude`` is faster still, but its last bit depends on where its
+    output buffer happens to be allocated, so the same pixels could measure differently.
+    """
+    square = x * x
+    square += y * y
+    return np.sqrt(square, out=square)
+
+
+def _share_below(values: np.ndarray, threshold: float) -> float:
+    return np.count_nonzero(values < threshold) / len(values)
 
 
 def _mean(values: np.ndarray) -> float:
@@ -353,7 +417,7 @@ def _window_mean_and_variance(image: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _ssim(
     machine: np.ndarray, human: np.ndarray, human_mean: np.ndarray, human_variance: np.ndarray, region: np.ndarray
 ) -> float:
-    """Mean over ``region`` of the channel-averaged SSIM map of two centred float32 RGB boxes."""
+    """Mean over ``region`` (uint8, 1 where counted) of the channel-averaged SSIM map of two centred float32 RGB boxes."""
     machine_mean, machine_variance = _window_mean_and_variance(machine)
     # In place, in float32: the map's terms at full box size are the costly part at 2 MP.
     covariance = _gaussian(machine * human)
@@ -374,7 +438,7 @@ def _ssim(
     machine_mean += (SSIM_K1 * 255) ** 2
     machine_mean *= machine_variance
     numerator /= machine_mean
-    return _mean(cv2.transform(numerator, np.full((1, 3), 1 / 3, np.float32))[region])
+    return cv2.mean(cv2.transform(numerator, np.full((1, 3), 1 / 3, np.float32)), mask=region)[0]
 
 
 def _erode(mask: np.ndarray, radius: int) -> np.ndarray:

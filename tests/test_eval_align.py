@@ -6,7 +6,19 @@ import pytest
 import skimage.data
 from skimage.color import hsv2rgb, rgb2hsv
 
-from eval.align import AlignmentResult, align, refusal_reasons, transform_rotation_deg, transform_scale
+import eval.align as eval_align
+from eval.align import (
+    AlignmentResult,
+    _correlation,
+    _footprint_box,
+    _ratio_test_matches,
+    _refine_ecc,
+    align,
+    refusal_reasons,
+    transform_rotation_deg,
+    transform_scale,
+    warp_into,
+)
 from eval.metrics import all_metrics
 from eval.settings import EvalSettings
 from tests.factories import gray_copy
@@ -186,3 +198,60 @@ def test_a_registration_just_past_one_limit_is_refused_for_that_rule_alone(field
     settings = EvalSettings()
     reasons = refusal_reasons(_registration(settings, **{field: past_limit(settings)}), settings)
     assert len(reasons) == 1 and named in reasons[0], reasons
+
+
+def astronaut_features() -> tuple[np.ndarray, np.ndarray]:
+    """SIFT descriptors of the astronaut's luminance and of a rotated, rescaled copy of it."""
+    gray = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
+    turned, _ = human_version(gray, 0.9, 5.0, crop=0.05)
+    sift = cv2.SIFT_create()
+    return sift.detectAndCompute(turned, None)[1], sift.detectAndCompute(gray, None)[1]
+
+
+def test_ratio_test_matches_are_opencvs_brute_force_matches():
+    source, target = astronaut_features()
+    ratio = EvalSettings().lowe_ratio
+    expected = [
+        (pair[0].queryIdx, pair[0].trainIdx)
+        for pair in cv2.BFMatcher(cv2.NORM_L2).knnMatch(source, target, k=2)
+        if pair[0].distance < ratio * pair[1].distance
+    ]
+    source_indices, target_indices = _ratio_test_matches(source, target, ratio)
+    assert len(expected) > 100
+    assert list(zip(source_indices.tolist(), target_indices.tolist())) == expected
+
+
+def test_ratio_test_matches_in_blocks_are_the_same(monkeypatch):
+    source, target = astronaut_features()
+    whole = _ratio_test_matches(source, target, 0.75)
+    monkeypatch.setattr(eval_align, "MATCH_ROWS_PER_BLOCK", 97)
+    for expected, got in zip(whole, _ratio_test_matches(source, target, 0.75)):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_correlation_is_pearsons_over_the_covered_pixels():
+    original = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
+    colorization = original[40:400, 60:470]
+    transform = np.array([[0.98, -0.03, 70.0], [0.03, 0.98, 35.0]])
+    warped, valid = warp_into(colorization, transform, original.shape)
+    expected = np.corrcoef(original[valid].astype(float), warped[valid].astype(float))[0, 1]
+    # Warping into the cropped frame moves the warp's 1/32-pixel interpolation grid by rounding only.
+    assert _correlation(original, colorization, transform) == pytest.approx(expected, abs=1e-6)
+
+
+def test_ecc_on_the_cropped_original_refines_as_on_the_whole():
+    """ECC on the original cropped to the colorization's footprint lands where it does on the whole original."""
+    original = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
+    colorization = cv2.resize(original[60:420, 50:450], (320, 288), interpolation=cv2.INTER_AREA)
+    truth = np.array([[1.25, 0.0, 50.0], [0.0, 1.25, 60.0]])
+    start = truth + np.array([[0.004, -0.003, 0.8], [0.002, 0.003, -0.6]])
+    warp = cv2.invertAffineTransform(start).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
+    _, warp = cv2.findTransformECC(
+        original.astype(np.float32), colorization.astype(np.float32), warp, cv2.MOTION_AFFINE, criteria, None, 5
+    )
+    on_the_whole = cv2.invertAffineTransform(warp)
+    refined = _refine_ecc(original, colorization, start)
+    assert _footprint_box(start, colorization.shape, original.shape) != (0, 0, 512, 512)  # it did crop
+    np.testing.assert_allclose(refined, on_the_whole, atol=1e-3)
+    assert np.abs(refined - start).max() > 0.1  # and it did refine

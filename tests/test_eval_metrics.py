@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from skimage.color import rgb2lab
+from skimage.color import deltaE_ciede2000, rgb2lab
+from skimage.color.colorconv import yuv_from_rgb
 from skimage.metrics import structural_similarity
 
 from eval.metrics import (
@@ -80,11 +81,52 @@ def test_sharma_table_is_complete():
     assert len(SHARMA_PAIRS) == 34
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("row", SHARMA_PAIRS)
-def test_ciede2000_matches_sharma(row):
-    lab1, lab2, expected = np.array([row[:3]]), np.array([row[3:6]]), row[6]
+def test_ciede2000_matches_sharma(row, dtype):
+    lab1, lab2, expected = np.array([row[:3]], dtype), np.array([row[3:6]], dtype), row[6]
     assert delta_e_2000(lab1, lab2)[0] == pytest.approx(expected, abs=1e-4)
     assert delta_e_2000(lab2, lab1)[0] == pytest.approx(expected, abs=1e-4)
+
+
+def random_pixel_pairs(count: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+    """Random 8-bit colours and nearby ones, with gray, black and exactly opposite-hue pixels among them."""
+    rng = np.random.default_rng(7)
+    first = rng.integers(0, 256, (count, 3)).astype(np.uint8)
+    second = np.clip(first + rng.integers(-60, 61, (count, 3)), 0, 255).astype(np.uint8)
+    first[:2000] = first[:2000, :1]  # gray against colour
+    second[2000:4000] = 0
+    second[4000:6000] = 255 - first[4000:6000]  # complementary colours
+    return first, second
+
+
+def test_ciede2000_in_float32_agrees_with_scikit_image_in_float64():
+    first, second = random_pixel_pairs()
+    lab1, lab2 = rgb_to_lab(first), rgb_to_lab(second)
+    expected = deltaE_ciede2000(lab1.astype(np.float64), lab2.astype(np.float64))
+    got = delta_e_2000(lab1, lab2)
+    assert got.dtype == np.float32
+    assert np.abs(got - expected).max() < 1e-4
+    assert abs(float(got.mean(dtype=np.float64)) - float(expected.mean())) < 1e-6
+
+
+def test_lab_of_random_pixels_agrees_with_scikit_image():
+    pixels = np.concatenate(random_pixel_pairs())
+    error = np.abs(rgb_to_lab(pixels) - rgb2lab(pixels[None])[0])
+    assert error.max() < 2e-4  # the float32 cube root
+    assert error.mean() < 2e-5
+
+
+def test_uv_colourfulness_and_psnr_agree_with_float64_formulas():
+    first, second = random_pixel_pairs()
+    uv = (first.astype(float) / 255) @ yuv_from_rgb[1:].T - (second.astype(float) / 255) @ yuv_from_rgb[1:].T
+    np.testing.assert_allclose(uv_distances(first, second), np.hypot(uv[:, 0], uv[:, 1]), atol=1e-6)
+    rgb = first.astype(float)
+    rg, yb = rgb[:, 0] - rgb[:, 1], 0.5 * (rgb[:, 0] + rgb[:, 1]) - rgb[:, 2]
+    expected = math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean())
+    assert colorfulness(first) == pytest.approx(expected, abs=1e-9)
+    mse = np.mean((first.astype(float) - second) ** 2)
+    assert psnr(first, second) == pytest.approx(10 * math.log10(255**2 / mse), abs=1e-9)
 
 
 def test_uv_distance_of_gray_to_pure_red():
