@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from eval.headline import prepare_pyramid
+from eval.headline import LEVELS, STRUCTURE_C, WINDOW, WORKING_PIXELS, _pooled_structure, prepare_pyramid
 from eval.metrics import measure, prepare_reference
 from tests.factories import gray_copy, sepia
 
@@ -88,3 +88,68 @@ def test_an_area_too_small_for_its_windows_has_no_score():
     valid[100:150, 100:150] = True  # ~6 px at the coarsest levels: no 11 px window fits
     assert prepare_pyramid(photo, valid) is None
     assert math.isnan(_score(gray_copy(photo), photo, valid))
+
+
+def _cs(m: np.ndarray, h: np.ndarray) -> float:
+    """SSIM's contrast-structure term of one window, from its definition (population variances)."""
+    covariance = np.mean(m * h) - m.mean() * h.mean()
+    return (2 * covariance + STRUCTURE_C) / (m.var() + h.var() + STRUCTURE_C)
+
+
+def _information(window: np.ndarray) -> float:
+    return math.log1p(window.var() / STRUCTURE_C)
+
+
+def _two_windows(left: tuple[np.ndarray, np.ndarray], right: tuple[np.ndarray, np.ndarray]) -> float:
+    """The pooled structure of two side-by-side 11 × 11 windows (machine, reference), read at their centres."""
+    machine, reference = np.hstack([left[0], right[0]]), np.hstack([left[1], right[1]])
+    centres = np.zeros(machine.shape, bool)
+    centres[WINDOW // 2, [WINDOW // 2, WINDOW + WINDOW // 2]] = True
+    return _pooled_structure(machine, reference, centres)
+
+
+def test_windows_are_pooled_by_their_information_content():
+    rng = np.random.default_rng(0)
+    quiet, busy = rng.normal(0, 10, (WINDOW, WINDOW)), rng.normal(0, 30, (WINDOW, WINDOW))
+    left, right = (0.5 * quiet + 3, quiet), (-busy, busy)  # half the variation; the opposite variation
+    weights = [_information(m) + _information(h) for m, h in (left, right)]
+    expected = (weights[0] * _cs(*left) + weights[1] * _cs(*right)) / sum(weights)
+    assert _two_windows(left, right) == pytest.approx(expected, rel=1e-9)
+    assert -1 < _cs(*right) < -0.9 < 0.7 < _cs(*left) < 1  # the cases are what their names say
+
+
+def test_slight_spurious_variation_on_a_flat_reference_is_weighted_too():
+    # Weights well under 1 (variances of 1 and 4 against C ≈ 58.5) still weigh: only both-flat is "agree".
+    rng = np.random.default_rng(1)
+    flat = np.zeros((WINDOW, WINDOW))
+    faint, slight = rng.normal(0, 1, flat.shape), rng.normal(0, 2, flat.shape)
+    weights = [_information(faint), _information(slight)]
+    assert sum(weights) < 0.2
+    expected = (weights[0] * _cs(faint, flat) + weights[1] * _cs(slight, flat)) / sum(weights)
+    assert _two_windows((faint, flat), (slight, flat)) == pytest.approx(expected, rel=1e-9)
+    assert _two_windows((flat, flat), (flat + 5, flat)) == 1.0  # both flat (a mere cast): they agree
+
+
+@pytest.mark.parametrize("rows, cols", [(768, 1024), (200, 300), (1000, 250)])
+def test_the_pyramid_starts_near_the_working_size_with_the_photos_shape_and_halves(rows, cols):
+    pyramid = prepare_pyramid(np.zeros((rows, cols, 3), np.uint8), np.ones((rows, cols), bool))
+    (width, height), *halvings = pyramid.sizes
+    assert width * height == pytest.approx(WORKING_PIXELS, rel=0.01)
+    assert width / height == pytest.approx(cols / rows, rel=0.01)
+    assert len(halvings) == max(LEVELS)
+    for (w, h), (half_w, half_h) in zip(pyramid.sizes, halvings):
+        assert (half_w, half_h) == (w // 2, h // 2)
+    for level in LEVELS:
+        assert pyramid.chroma[level].shape == (pyramid.sizes[level][1], pyramid.sizes[level][0], 2)
+    if (rows, cols) == (768, 1024):
+        assert pyramid.sizes == [(512, 384), (256, 192), (128, 96), (64, 48), (32, 24)]
+
+
+def test_both_chroma_channels_count():
+    photo = _photo()
+    lab = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+    for channel in (1, 2):
+        one_wrong = lab.copy()
+        one_wrong[..., channel] = one_wrong[..., channel].mean()  # that channel flat, the other exact
+        machine = np.clip(np.round(cv2.cvtColor(one_wrong, cv2.COLOR_LAB2RGB) * 255), 0, 255).astype(np.uint8)
+        assert 0.3 < _score(machine, photo) < 0.75, channel  # about half: one of the two channels is lost

@@ -15,7 +15,7 @@ from db.models import Alignment, Colorization, Metric, Model, Post
 from db.store import get_or_create_model, store_image
 from eval.evaluate import evaluate_pending
 from eval.metrics import HEADLINE_METRIC, METRICS
-from eval.report import ReportFilter, mean_interval, write_report
+from eval.report import RANKED, ReportFilter, _rankings, mean_interval, write_report
 from tests.factories import add_post, gray_copy, png
 
 
@@ -359,3 +359,27 @@ def test_gallery_of_thousands_of_posts_sorts_and_filters_in_a_real_browser(db_ur
     links = page.eval_on_selector_all("#gallery a", "links => links.map(a => a.href)")
     assert len(links) == 200 and all(link.startswith("https://www.reddit.com/r/colorization/") for link in links)
     assert browser_page.problems == []
+
+
+def _ranking_table(values: dict[str, float], *, model: str = "resenc", aligned: bool = True) -> pd.DataFrame:
+    return pd.DataFrame({"reddit_id": list(values), "score": list(values.values()), "model": model,
+                         "model_name": model, "aligned": aligned})
+
+
+def test_the_ranked_posts_are_the_ten_best_and_the_ten_worst_best_and_worst_first():
+    assert RANKED == 10
+    values = {f"q{n:02d}": n / 100 for n in [7, 3, 11, 0, 9, 1, 5, 10, 2, 8, 4, 6]}  # 0.00 .. 0.11, shuffled
+    table = pd.concat([
+        _ranking_table(values),
+        _ranking_table({"unaligned": 9.0}, aligned=False),  # not measured: never ranked, however high
+        _ranking_table({"unscored": float("nan")}),
+        _ranking_table({"q99": 9.0}, model="gray"),  # the gray baseline is a reference, not a contestant
+    ], ignore_index=True)
+    high = _rankings(table, "score", higher_is_better=True)
+    assert list(high) == ["resenc"]
+    assert [row["reddit_id"] for row in high["resenc"]["best"]] == [f"q{n:02d}" for n in range(11, 1, -1)]
+    assert [row["reddit_id"] for row in high["resenc"]["worst"]] == [f"q{n:02d}" for n in range(0, 10)]
+    assert high["resenc"]["best"][0]["value"] == 0.11
+    low = _rankings(table, "score", higher_is_better=False)  # an error: the lowest is the best
+    assert [row["reddit_id"] for row in low["resenc"]["best"]] == [f"q{n:02d}" for n in range(0, 10)]
+    assert [row["reddit_id"] for row in low["resenc"]["worst"]] == [f"q{n:02d}" for n in range(11, 1, -1)]

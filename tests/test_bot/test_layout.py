@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import layout
 from bot.download import AddressPolicy
-from bot.layout import find_original_link, normalize_image_url, plan_post, post_info
-from bot.replay import gallery_post, image_post, self_post_with_images, t3
+from bot.layout import (
+    MalformedPostError, find_original_link, normalize_image_url, plan_post, post_info, removal, unescape_reddit,
+)
+from bot.replay import self_post_with_images
 from bot.settings import DownloadSettings
 from db.models import Layout
+from tests.factories import gallery_post, image_post, t3
 
 
 def test_gallery_uses_display_order_and_original_urls_with_unescaped_preview():
@@ -209,3 +216,187 @@ def test_parser_never_crashes(post):
     except ValueError:
         pass  # MalformedPostError: logged and skipped by the scrape
     find_original_link([post] if isinstance(post, dict) else [], "colorist")
+
+
+def test_a_crash_inside_the_parser_becomes_a_skip_naming_the_error(monkeypatch):
+    # The safety net itself: whatever the planner raises, the scrape gets a skip, never the exception.
+    def crash(*args):
+        raise KeyError("media_metadata")
+
+    monkeypatch.setattr(layout, "_plan", crash)
+    plan = plan_post(image_post("c1", "https://i.redd.it/c1.jpg"))
+    assert plan.layout is Layout.UNKNOWN and plan.skip_reason == "unreadable post JSON: KeyError"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(post=st.one_of(mangled_posts(), json_values))
+def test_odd_json_is_read_not_caught(post):
+    # test_parser_never_crashes would pass with a planner that raises on everything (its safety net turns
+    # the crash into a skip): every odd post must be decided by the readers themselves.
+    plan = plan_post(post)
+    assert not (plan.skip_reason or "").startswith("unreadable post JSON"), plan.skip_reason
+
+
+@pytest.mark.parametrize("value, stored", [
+    (7, 7), (-7, -7), (3.9, 3), (-3.9, -3), (2**31 - 1, 2**31 - 1), (2**31, 2**31 - 1), (10**30, 2**31 - 1),
+    (-(10**30), -(2**31 - 1)), (1e300, 2**31 - 1), (float("nan"), 0), (float("inf"), 0), (True, 0), ("12", 0),
+    (None, 0),
+])
+def test_score_and_comment_counts_fit_a_32_bit_column(value, stored):
+    info = post_info(t3("s1", score=value, num_comments=value))
+    assert (info.score, info.num_comments) == (stored, stored)
+
+
+def test_stored_fields_of_a_post():
+    info = post_info(t3("abc123", title="Lincoln, 1865", author="a" * 80, subreddit="s" * 80, created_utc=1_700_000_000))
+    assert info.reddit_id == "abc123" and info.title == "Lincoln, 1865"
+    assert info.author == "a" * 64 and info.subreddit == "s" * 64
+    assert info.created_utc == datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+    assert not info.nsfw and not info.removed
+    assert post_info(t3("n1", over_18=True)).nsfw
+    assert post_info(t3("o1", created_utc="1372670000")).created_utc == datetime(2013, 7, 1, 9, 13, 20,
+                                                                                 tzinfo=timezone.utc)
+    odd = post_info(dict(t3("o2", author="[deleted]"), subreddit=None, title=None, permalink=7))
+    assert (odd.author, odd.subreddit, odd.title, odd.permalink) == (None, "", "", "")
+    before = datetime.now(timezone.utc)
+    assert post_info(t3("o3", created_utc="yesterday")).created_utc >= before  # unreadable: taken as now
+
+
+@pytest.mark.parametrize("reddit_id", ["", "ABC", "a-b", "a" * 17, None, 12])
+def test_a_post_without_a_valid_id_cannot_be_stored(reddit_id):
+    with pytest.raises(MalformedPostError):
+        post_info(dict(t3("x"), id=reddit_id))
+    assert post_info(t3("a" * 16)).reddit_id == "a" * 16
+
+
+@pytest.mark.parametrize("text, unescaped", [
+    ("no entities", "no entities"),
+    ("B&amp;W &lt;1920&gt;", "B&W <1920>"),
+    ("&amp;lt;", "&lt;"),  # once, not twice
+    ("a=1&region=eu&amp;", "a=1&region=eu&amp;"),  # a bare & says the text is raw
+])
+def test_reddit_escaping_is_undone_only_where_it_is(text, unescaped):
+    assert unescape_reddit(text) == unescaped
+
+
+@pytest.mark.parametrize("url", [
+    "https://i.redd.it/a b.jpg", "https://i.redd.it/a\tb.jpg", "https://i.redd.it/a\x00.jpg", "ftp://i.redd.it/a.jpg",
+    "https:///a.jpg", "javascript:alert(1)//a.jpg", "http://[::1/a.jpg",
+])
+def test_a_link_that_is_no_plain_http_url_is_not_an_image(url):
+    plan = plan_post(_link_post("u1", url) | {"post_hint": "image"})
+    assert plan.skipped and plan.skip_reason.startswith("link is not an image"), plan
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"domain": "youtube.com"}, "video post"),
+    ({"domain": "youtu.be"}, "video post"),
+    ({"post_hint": "rich:video"}, "video post"),
+    ({"post_hint": "hosted:video"}, "video post"),
+    ({"url_overridden_by_dest": "https://i.imgur.com/Clip123.MP4"}, "video post (a .mp4 link is a video)"),
+    ({"url": "https://v.example/c.webm?x=1"}, "video post (a .webm link is a video)"),
+])
+def test_videos_are_recognised_by_flag_host_hint_or_extension(changes, reason):
+    assert plan_post(image_post("v1", "https://i.redd.it/v1.jpg") | changes).skip_reason == reason
+
+
+def test_a_gallery_stops_at_max_gallery_images_and_notes_what_it_passed_over():
+    post = gallery_post("g4", [(f"m{n}", "image/jpeg") for n in range(5)], base="https://x")
+    post["gallery_data"]["items"].insert(1, "not an item")
+    post["media_metadata"]["m1"]["e"] = "AnimatedImage"
+    plan = plan_post(post, max_gallery_images=3)
+    assert [ref.media_id for ref in plan.images] == ["m0", "m2", "m3"]
+    assert plan.notes == ("item 1: not an object", "item 2: 'AnimatedImage', not a still image")
+    assert plan.images[0].urls == ("https://i.redd.it/m0.jpg", post["media_metadata"]["m0"]["s"]["u"])
+
+
+def test_a_gallery_item_with_an_odd_id_or_type_keeps_only_its_preview_url():
+    post = gallery_post("g5", [("ok1", "image/png"), ("two", "image/png")], base="https://x")
+    post["media_metadata"]["ok1"]["m"] = "image/tiff"  # no direct URL can be built for it
+    plan = plan_post(post)
+    assert plan.images[0].urls == (post["media_metadata"]["ok1"]["s"]["u"],)
+    del post["media_metadata"]["ok1"]["s"]
+    plan = plan_post(post)
+    assert plan.layout is Layout.SINGLE and plan.notes == ("item 0: no usable URL",)
+    assert plan_post(post | {"gallery_data": {"items": []}, "is_gallery": True}).skip_reason == (
+        "gallery without a usable image (no items)"
+    )
+
+
+def test_a_text_post_links_an_image_by_its_whole_id_only():
+    post = self_post_with_images("tp2", [("abc", "image/png"), ("def", "image/png")], base="https://x")
+    post["selftext"] = "see https://preview.redd.it/xabc.png and https://preview.redd.it/def.png"
+    assert [ref.media_id for ref in plan_post(post).images] == ["def"]
+
+
+def test_the_preview_is_a_second_copy_or_the_image_of_an_image_hint_only():
+    post = image_post("p1", "https://i.redd.it/p1.jpg")
+    post["preview"]["images"][0]["source"]["url"] = "https://preview.redd.it/p1.jpg?s=1&amp;w=2"
+    assert plan_post(post).images[0].urls == ("https://i.redd.it/p1.jpg", "https://preview.redd.it/p1.jpg?s=1&w=2")
+    page = dict(post, url="https://example.com/page", url_overridden_by_dest="https://example.com/page")
+    assert plan_post(page).images[0].urls == ("https://preview.redd.it/p1.jpg?s=1&w=2",)  # post_hint is image
+    assert plan_post(page | {"post_hint": "link"}).skip_reason == "link is not an image: 'https://example.com/page'"
+    same = image_post("p2", "https://i.redd.it/p2.jpg")
+    assert plan_post(same).images[0].urls == ("https://i.redd.it/p2.jpg",)  # the same URL is not tried twice
+
+
+@pytest.mark.parametrize("url, direct", [
+    ("https://imgur.com/abcde", "https://i.imgur.com/abcde.jpg"),  # 5 characters: the shortest id
+    ("https://m.imgur.com/abcdefghij", "https://i.imgur.com/abcdefghij.jpg"),  # 10: the longest
+    ("https://www.imgur.com/abcd", None),
+    ("https://imgur.com/abcdefghijk", None),
+    ("https://imgur.com/gallery/abcdef", None),
+    ("https://example.com/abcdef", None),
+    ("https://i.redd.it/x.PNG", "https://i.redd.it/x.PNG"),
+    ("https://i.redd.it/x.png?width=960", "https://i.redd.it/x.png?width=960"),
+    ("https://i.reddituploads.com/" + "a" * 16, "https://i.reddituploads.com/" + "a" * 16),
+    ("https://i.reddituploads.com/" + "a" * 64, "https://i.reddituploads.com/" + "a" * 64),
+    ("https://i.reddituploads.com/" + "a" * 15, None),
+    ("https://i.reddituploads.com/" + "a" * 65, None),
+    ("https://i.redd.it/a b.png", None),
+])
+def test_direct_image_urls(url, direct):
+    assert normalize_image_url(url) == direct
+
+
+@pytest.mark.parametrize("body, found", [
+    ("Original: https://i.redd.it/o1.png.", "https://i.redd.it/o1.png"),
+    ("source -> https://i.redd.it/o2.jpg!", "https://i.redd.it/o2.jpg"),
+    ("B/W https://i.redd.it/o3.png", "https://i.redd.it/o3.png"),
+    ("black and white: https://i.redd.it/o4.png", "https://i.redd.it/o4.png"),
+    ("the uncolorised scan https://i.redd.it/o5.png", "https://i.redd.it/o5.png"),
+    ("colour https://i.redd.it/c.png, original https://i.redd.it/o6.png", "https://i.redd.it/o6.png"),
+    ("https://i.redd.it/o7.png is the original", "https://i.redd.it/o7.png"),
+    ("original: https://imgur.com/a/album1 https://i.redd.it/o8.png", "https://i.redd.it/o8.png"),
+    ("originally https://i.redd.it/o9.png", "https://i.redd.it/o9.png"),
+    ("unoriginal joke https://i.redd.it/x.png", None),
+])
+def test_the_originals_link_in_the_authors_comment(body, found):
+    assert find_original_link([{"author": "op", "body": body}], "op") == found
+
+
+def test_only_the_authors_readable_comments_count():
+    comments = ["not a comment", {"author": "op", "body": None}, {"author": "op", "body": "original https://i.redd.it/1.png"}]
+    assert find_original_link(comments, "op") == "https://i.redd.it/1.png"
+    assert find_original_link(comments, "[deleted]") is None
+
+
+@pytest.mark.parametrize("post, reason", [
+    (t3("x2", crosspost_parent_list=[t3("par2", subreddit="pics")]), "crosspost of t3_par2 from r/pics"),
+    (t3("x3", crosspost_parent_list=[{"subreddit": "pics", "id": "par3"}]), "crosspost of t3_par3 from pics"),
+    (t3("x4", crosspost_parent="t3_par4"), "crosspost of t3_par4 from ?"),
+    (t3("x5", crosspost_parent_list=["odd"]), "crosspost of ? from ?"),
+])
+def test_a_crosspost_names_its_parent_and_where_it_is_from(post, reason):
+    assert plan_post(post).skip_reason == reason
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"removed_by_category": "copyright_takedown"}, "removed (copyright_takedown)"),
+    ({"removed": True}, "removed by the moderators"),
+    ({"author": "[deleted]", "is_robot_indexable": False}, "deleted by its author"),
+    ({"author": "[deleted]"}, None),  # a deleted account: the post lives
+    ({"is_robot_indexable": True}, None),
+])
+def test_why_a_post_is_gone(changes, reason):
+    assert removal(image_post("r1", "https://i.redd.it/r1.jpg") | changes) == reason
