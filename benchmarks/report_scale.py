@@ -11,9 +11,10 @@ numbers. At 5,000 posts every image is distinct, as on Reddit; the 50,000-post d
 posts' images from a pool of ``--pool`` sets, which keeps its file and its thumbnails small and
 leaves the numbers (what the browser sorts) as varied as ever.
 
-``--before REV`` also times the first report at 5,000 posts with the ``eval`` package of that commit
-(``git archive`` into a temporary folder, put first on ``sys.path`` of a child process), on a copy of
-the same database, so before and after come from one run on one machine.
+``--before REV`` also times the same three reports (first, unchanged rerun, after the new posts)
+with the ``eval`` package of that commit (``git archive`` into a temporary folder, put first on
+``sys.path`` of a child process), on a copy of the same database, so before and after come from one
+run on one machine.
 
 Prints one JSON object: seconds for each report, the thumbnails each wrote, and the browser's
 load-to-rendered and sort times (``performance.now()`` in the page).
@@ -94,6 +95,15 @@ def open_in_browser(index: Path) -> dict:
             "sort_ms": [round(ms) for ms in figures["sort_ms"]], "rows_in_dom": figures["rows_in_dom"]}
 
 
+def time_reports(figures: dict, url: str, out_dir: Path, added: int, eval_root: Path | None = None) -> None:
+    """A first report, an unchanged rerun, and a report after ``added`` new posts (the same posts
+    for every database built alike: SyntheticPosts draws them from the count already stored)."""
+    _progress(figures, "first_report", timed_report(url, out_dir, eval_root))
+    _progress(figures, "unchanged_report", timed_report(url, out_dir, eval_root))
+    SyntheticPosts(url).add(added)
+    _progress(figures, "report_after_added", timed_report(url, out_dir, eval_root))
+
+
 def _progress(figures: dict, key: str, value) -> None:
     figures[key] = value
     print(f"{key}: {json.dumps(value)}", file=sys.stderr, flush=True)
@@ -120,12 +130,9 @@ def main() -> None:
         before_db = work / "before.db"
         shutil.copyfile(work / "report.db", before_db)
         old_eval = eval_package_of(args.before, Path(tempfile.mkdtemp(prefix="eval-before-", dir=work)))
-        _progress(figures, "before_first_report", {"revision": args.before, **timed_report(
-            f"sqlite:///{before_db}", work / "report-before", old_eval)})
-    _progress(figures, "first_report", timed_report(url, work / "report"))
-    _progress(figures, "unchanged_report", timed_report(url, work / "report"))
-    SyntheticPosts(url).add(args.added)
-    _progress(figures, "report_after_added", timed_report(url, work / "report"))
+        _progress(figures, "before", {"revision": args.before})
+        time_reports(figures["before"], f"sqlite:///{before_db}", work / "report-before", args.added, old_eval)
+    time_reports(figures, url, work / "report", args.added)
 
     if args.browser_posts and CHROMIUM.exists():
         big_url = f"sqlite:///{work / 'browser.db'}"

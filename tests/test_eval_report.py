@@ -383,3 +383,34 @@ def test_the_ranked_posts_are_the_ten_best_and_the_ten_worst_best_and_worst_firs
     low = _rankings(table, "score", higher_is_better=False)  # an error: the lowest is the best
     assert [row["reddit_id"] for row in low["resenc"]["best"]] == [f"q{n:02d}" for n in range(0, 10)]
     assert [row["reddit_id"] for row in low["resenc"]["worst"]] == [f"q{n:02d}" for n in range(11, 1, -1)]
+
+
+def test_a_report_after_new_posts_writes_only_their_thumbnails_and_equals_a_fresh_one(db_url, tmp_path, monkeypatch):
+    import eval.report
+    from tests.factories import SyntheticPosts
+
+    synthetic = SyntheticPosts(db_url)
+    synthetic.add(12)
+    folder = write_report(synthetic.sessions, tmp_path / "report").parent
+    before = images_of(folder)
+    old_ids = set(gallery_data(folder)["posts"]["reddit_id"])
+    synthetic.add(4)
+    written = []
+    real_thumbnail = eval.report.thumbnail
+    monkeypatch.setattr(eval.report, "thumbnail", lambda rgb, image_dir, name: written.append(name) or
+                        real_thumbnail(rgb, image_dir, name))
+    write_report(synthetic.sessions, folder)
+    data = gallery_data(folder)
+    new_at = [i for i, post in enumerate(data["posts"]["reddit_id"]) if post not in old_ids]
+    assert new_at, "some of the 4 new posts aligned"
+    new_thumbnails = {Path(data["posts"][role][i]).name for i in new_at for role in ("original", "human")} | {
+        Path(names[i]).name for names in data["machines"].values() for i in new_at if names[i]}
+    assert sorted(written) == sorted(new_thumbnails), "only the new posts' thumbnails are made"
+    after = images_of(folder)
+    assert all(after[name] == before[name] for name in before), "the others are kept as they were"
+
+    monkeypatch.setattr(eval.report, "thumbnail", real_thumbnail)
+    fresh = write_report(synthetic.sessions, tmp_path / "fresh").parent
+    for name in ("metrics.csv", "summary.json", "gallery-data.js"):
+        assert (folder / name).read_bytes() == (fresh / name).read_bytes(), name
+    assert set(after) == set(images_of(fresh))
