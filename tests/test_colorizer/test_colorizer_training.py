@@ -54,7 +54,7 @@ def start(command, tmp_path):
 
 def test_training_resumed_after_a_kill_continues_from_the_saved_step(tmp_path):
     data = write_synthetic_folder(tmp_path / "photos", 48, seed=5)
-    steps = 80
+    steps = 32  # enough to be killed after ckpt-8 and resume for several checkpoints more
     killed_run, reference_run = tmp_path / "killed", tmp_path / "reference"
 
     process = start(train_command(recipe(tmp_path, data, killed_run, steps)), tmp_path)
