@@ -10,13 +10,14 @@ conversions, 2.4 s per pair at 1 MP and 30.9 s at 12 MP (metrics 29.1 s); after,
 (alignment 0.7 s and 1.2 s, mostly SIFT on the ≤ 1600 px matching copies).
 
 Issue 19 (one CIEDE2000 arctangent, Lab in planes, pixels gathered by index, ECC on the cropped
-original, the matcher as a matrix product, independent pieces on two threads), measured against
-the previous commit in one interleaved run (two rounds, median of 3 each) with the load average
-at 8–10 on the 2 cores (a training run and other jobs): per pair at 1 MP, wall 9.9 → 5.5 s and
-6.9 → 6.1 s, CPU 1.32 → 1.11 s and 1.25 → 1.18 s (metrics alone: CPU 0.60 → 0.35–0.40 s, wall
-5.1 → 2.2 s); at 12 MP, wall 18.9 → 11.1 s and 17.1 → 12.5 s, CPU 2.68 → 2.07 s and
-2.34 → 2.28 s (metrics: CPU 1.58 → 1.06 s, wall 11.9 → 5.6 s). SIFT on the two 640 px copies
-(about 0.4 s of CPU at 1 MP) is now the largest single cost and is unchanged, its features too.
+original, the matcher as a matrix product, independent pieces on two threads). Under load (average
+8–10 on the 2 cores, a training run beside it) it looked faster: 1 MP wall 9.9 → 5.5 s, metrics CPU
+0.60 → 0.35–0.40 s. On the idle machine (2026-12-02, load under 1.6, the previous commit's code and
+this one's run alternately, --repeat 5, two rounds) it is not: 1 MP 0.84 and 0.73 s before, 0.80 and
+0.79 s after; 12 MP 1.43 and 1.33 s before, 1.48 and 1.53 s after. OpenCV already spreads SIFT and
+ECC over both cores, so the second thread mostly competes with it (without it: 1 MP 0.69–0.70 s,
+12 MP 1.56–1.67 s). Issue 19's 0.3 s and 0.8 s are not reached; SIFT on the two 640 px copies is
+the largest single cost, and its features are kept exactly as they were.
 """
 
 from __future__ import annotations
