@@ -26,6 +26,7 @@ import numpy as np
 from skimage.color.colorconv import xyz_from_rgb, xyz_tristimulus_values, yuv_from_rgb
 
 from eval.ciede2000 import ciede2000_planes as _ciede2000
+from eval.ciede2000 import magnitude as _magnitude
 from eval.concurrency import side_by_side
 from eval.headline import ChromaPyramid, headline_score, prepare_pyramid
 
@@ -358,18 +359,6 @@ def _uv_norms(rgb_difference: np.ndarray) -> np.ndarray:
 def _gather(image: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """The N×3 pixels of an RGB image at flat ``indices``."""
     return np.take(image.reshape(-1, 3), indices, axis=0)
-
-
-def _magnitude(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """√(x² + y²) per element of two float planes.
-
-    Four passes, several times faster than ``np.hypot`` (whose overflow guard Lab and UV values do
-    not need); OpenCV's ``cv2.magnitude`` is faster still, but its last bit depends on where its
-    output buffer happens to be allocated, so the same pixels could measure differently.
-    """
-    square = x * x
-    square += y * y
-    return np.sqrt(square, out=square)
 
 
 def _share_below(values: np.ndarray, threshold: float) -> float:
