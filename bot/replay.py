@@ -767,7 +767,8 @@ class ReplayServer:
         handler = type("Handler", (_Handler,), {"replay": self})
         self._httpd = ThreadingHTTPServer((self._host, self._port), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="reddit-replay", daemon=True)
+        # serve_forever's poll interval bounds how long shutdown() waits: 0.5 s by default, on every stop
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="reddit-replay", daemon=True)
         self._thread.start()
         log.info("replaying Reddit at %s (%d posts)", self.base_url, len(self.snapshot.posts))
         return self

@@ -53,7 +53,7 @@ class Canary:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
         self.port = self.httpd.server_address[1]
 
     def close(self):
@@ -203,7 +203,7 @@ class GzipImageHost:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/photo.png"
 
     def close(self):

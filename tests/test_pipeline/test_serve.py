@@ -97,7 +97,7 @@ class _TensorFlowServingStatus(BaseHTTPRequestHandler):
 
 def test_tensorflow_serving_status_gives_the_newest_available_version_and_unknown_weights():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _TensorFlowServingStatus)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}"
         newest, chosen = RemoteColorizer(url, "tiny"), RemoteColorizer(url, "tiny", version="3")
