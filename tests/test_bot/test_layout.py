@@ -28,7 +28,11 @@ def test_gallery_uses_display_order_and_original_urls_with_unescaped_preview():
     assert [ref.media_id for ref in plan.images] == ["aaa111", "bbb222"]
     assert plan.images[0].urls == ("https://i.redd.it/aaa111.jpg", "https://preview.redd.it/aaa111.jpg?width=640&s=abc")
     assert plan.images[1].urls[0] == "https://i.redd.it/bbb222.png"
+    # Only trailing slashes go from reddit.media_url; a path of its own is kept whole.
     assert plan_post(post, media_url="https://i.redd.it/").images[1].urls[0] == "https://i.redd.it/bbb222.png"
+    assert plan_post(post, media_url="https://cdn.example/MAX//").images[1].urls[0] == (
+        "https://cdn.example/MAX/bbb222.png"
+    )
 
 
 def test_gallery_skips_failed_and_animated_items_on_its_last_look():
