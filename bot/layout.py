@@ -297,10 +297,9 @@ def _video(data: Mapping[str, Any]) -> str | None:
 
 
 def _path_extension(url: str) -> str:
-    try:
-        path = urlsplit(url).path.lower()
-    except ValueError:
-        return ""
+    """The extension of ``url``'s last path segment, lower case; ``url`` has passed :func:`_url`, so
+    ``urlsplit`` cannot fail on it here."""
+    path = urlsplit(url).path.lower()
     name = path.rsplit("/", 1)[-1]
     return name[name.rfind(".") :] if "." in name else ""
 

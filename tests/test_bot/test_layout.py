@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -14,7 +15,7 @@ from bot.layout import (
     MalformedPostError, find_original_link, normalize_image_url, plan_post, post_info, removal, unescape_reddit,
 )
 from bot.replay import self_post_with_images
-from bot.settings import DownloadSettings
+from bot.settings import DownloadSettings, RedditSettings
 from db.models import Layout
 from tests.factories import gallery_post, image_post, t3
 
@@ -27,6 +28,11 @@ def test_gallery_uses_display_order_and_original_urls_with_unescaped_preview():
     assert [ref.media_id for ref in plan.images] == ["aaa111", "bbb222"]
     assert plan.images[0].urls == ("https://i.redd.it/aaa111.jpg", "https://preview.redd.it/aaa111.jpg?width=640&s=abc")
     assert plan.images[1].urls[0] == "https://i.redd.it/bbb222.png"
+    # Only trailing slashes go from reddit.media_url; a path of its own is kept whole.
+    assert plan_post(post, media_url="https://i.redd.it/").images[1].urls[0] == "https://i.redd.it/bbb222.png"
+    assert plan_post(post, media_url="https://cdn.example/MAX//").images[1].urls[0] == (
+        "https://cdn.example/MAX/bbb222.png"
+    )
 
 
 def test_gallery_skips_failed_and_animated_items_on_its_last_look():
@@ -36,9 +42,16 @@ def test_gallery_skips_failed_and_animated_items_on_its_last_look():
     plan = plan_post(post, decide_unprocessed=True)
     assert plan.layout is Layout.SINGLE and [ref.media_id for ref in plan.images] == ["c3"]
     assert "item 0: status 'failed'" in plan.notes
+    post["gallery_data"]["items"].insert(0, {"media_id": "gone0"})  # listed, but absent from media_metadata
+    plan = plan_post(post, decide_unprocessed=True)
+    assert [ref.media_id for ref in plan.images] == ["c3"] and plan.notes[0] == "item 0: no media metadata"
     del post["media_metadata"]["c3"]
     plan = plan_post(post, decide_unprocessed=True)
-    assert plan.skipped and "gallery without a usable image" in plan.skip_reason
+    # The first three reasons only, so a long gallery gives a readable skip.
+    assert plan.layout is Layout.GALLERY and plan.skip_reason == (
+        "gallery without a usable image (item 0: no media metadata; item 1: status 'failed'; "
+        "item 2: 'AnimatedImage', not a still image)"
+    )
 
 
 def test_a_gallery_still_processing_is_deferred_until_every_item_is_final():
@@ -48,8 +61,13 @@ def test_a_gallery_still_processing_is_deferred_until_every_item_is_final():
     post["media_metadata"]["u1"] = {"status": "unprocessed"}
     post["media_metadata"]["w3"] = {"status": "failed"}
     plan = plan_post(post)
-    assert plan.deferred and not plan.skipped and not plan.images
+    assert plan.deferred and not plan.skipped and not plan.images and plan.layout is Layout.GALLERY
     assert plan.defer_reason == "gallery: images still processing on Reddit (item 0 'unprocessed', item 2 'failed')"
+    many = gallery_post("g3b", [(f"p{n}", "image/png") for n in range(5)])
+    many["media_metadata"] = {media_id: {"status": "unprocessed"} for media_id in many["media_metadata"]}
+    assert plan_post(many).defer_reason == (
+        "gallery: images still processing on Reddit (item 0 'unprocessed', item 1 'unprocessed', item 2 'unprocessed')"
+    )
     post["media_metadata"] = valid
     plan = plan_post(post)
     assert not plan.deferred and plan.layout is Layout.GALLERY
@@ -70,12 +88,14 @@ def test_states_with_reasons():
             crosspost_parent_list=[t3("par", subreddit="OldSchoolCool", subreddit_name_prefixed="r/OldSchoolCool")],
         ),
         "video post": t3("v1", is_video=True, domain="v.redd.it", is_self=False),
-        "NSFW post": image_post("n1", "https://i.redd.it/n.jpg", over_18=True),
+        "NSFW post (reddit.allow_nsfw is off)": image_post("n1", "https://i.redd.it/n.jpg", over_18=True),
         "text post without an image": t3("s1"),
+        "not a post object: list": [t3("l1")],
     }
     for expected, post in cases.items():
         plan = plan_post(post)
-        assert plan.skipped and expected in plan.skip_reason, (expected, plan)
+        # The skip is stored with the plan's layout (scrape writes plan.layout.value).
+        assert plan.skip_reason == expected and plan.layout is Layout.UNKNOWN, (expected, plan)
     assert not plan_post(image_post("n2", "https://i.redd.it/n.jpg", over_18=True), allow_nsfw=True).skipped
     assert post_info(cases["removed (moderator)"]).removed
     assert post_info(cases["deleted by its author"]).author is None
@@ -143,6 +163,8 @@ def test_a_text_posts_inline_images_are_a_gallery_in_the_order_the_text_links_th
     assert plan.images[0].urls[0] == "https://i.redd.it/zz9.png"
     post["media_metadata"]["zz9"] = {"status": "unprocessed"}
     assert plan_post(post).defer_reason == "text post: images still processing on Reddit (item 0 'unprocessed')"
+    last_look = plan_post(post, decide_unprocessed=True)
+    assert not last_look.deferred and [ref.media_id for ref in last_look.images] == ["aa1"]
 
 
 def test_original_link_only_from_the_author():
@@ -256,17 +278,28 @@ def test_stored_fields_of_a_post():
     assert post_info(t3("n1", over_18=True)).nsfw
     assert post_info(t3("o1", created_utc="1372670000")).created_utc == datetime(2013, 7, 1, 9, 13, 20,
                                                                                  tzinfo=timezone.utc)
-    odd = post_info(dict(t3("o2", author="[deleted]"), subreddit=None, title=None, permalink=7))
-    assert (odd.author, odd.subreddit, odd.title, odd.permalink) == (None, "", "", "")
+    link = post_info(image_post("l1", "https://i.redd.it/l1.jpg"))
+    assert (link.permalink, link.url) == ("/r/colorization/comments/l1/untitled_1950/", "https://i.redd.it/l1.jpg")
+    odd = post_info(dict(t3("o2", author="[deleted]"), subreddit=None, title=None, permalink=7, url=None))
+    assert (odd.author, odd.subreddit, odd.title, odd.permalink, odd.url) == (None, "", "", "", "")
     before = datetime.now(timezone.utc)
     assert post_info(t3("o3", created_utc="yesterday")).created_utc >= before  # unreadable: taken as now
 
 
 @pytest.mark.parametrize("reddit_id", ["", "ABC", "a-b", "a" * 17, None, 12])
 def test_a_post_without_a_valid_id_cannot_be_stored(reddit_id):
-    with pytest.raises(MalformedPostError):
+    # The scrape logs the message and counts the entry as malformed: it must show the id it got.
+    with pytest.raises(MalformedPostError, match=f"^post without a valid id: {re.escape(repr(reddit_id))}$"):
         post_info(dict(t3("x"), id=reddit_id))
     assert post_info(t3("a" * 16)).reddit_id == "a" * 16
+
+
+def test_a_malformed_post_is_reported_in_one_line_of_at_most_200_characters():
+    with pytest.raises(MalformedPostError, match="^not a post object: list$"):
+        post_info([t3("l1")])
+    with pytest.raises(MalformedPostError) as caught:
+        post_info(dict(t3("x"), id="A" * 500))
+    assert str(caught.value) == ("post without a valid id: '" + "A" * 500)[:200]
 
 
 @pytest.mark.parametrize("text, unescaped", [
@@ -295,9 +328,33 @@ def test_a_link_that_is_no_plain_http_url_is_not_an_image(url):
     ({"post_hint": "hosted:video"}, "video post"),
     ({"url_overridden_by_dest": "https://i.imgur.com/Clip123.MP4"}, "video post (a .mp4 link is a video)"),
     ({"url": "https://v.example/c.webm?x=1"}, "video post (a .webm link is a video)"),
+    ({"url": "https://v.example/clip.v2.MOV"}, "video post (a .mov link is a video)"),
+    ({"is_video": True}, "video post"),
+    ({"domain": "v.redd.it"}, "video post"),
 ])
 def test_videos_are_recognised_by_flag_host_hint_or_extension(changes, reason):
     assert plan_post(image_post("v1", "https://i.redd.it/v1.jpg") | changes).skip_reason == reason
+
+
+def test_a_gallery_is_known_by_its_flag_or_its_gallery_data_alone():
+    post = gallery_post("g6", [("ab1", "image/png"), ("cd2", "image/png")])
+    unflagged = {key: value for key, value in post.items() if key != "is_gallery"}
+    assert [ref.media_id for ref in plan_post(unflagged).images] == ["ab1", "cd2"]
+    # Reddit sends gallery_data null once a gallery's items are gone; its link is no image either way.
+    emptied = post | {"gallery_data": None}
+    assert plan_post(emptied).skip_reason == "gallery without a usable image (no items)"
+
+
+def test_the_default_gallery_limit_is_the_settings_default():
+    post = gallery_post("g7", [(f"m{n}", "image/jpeg") for n in range(9)])
+    assert len(plan_post(post).images) == RedditSettings().max_gallery_images
+
+
+def test_a_gallery_item_whose_media_id_is_no_string_is_noted_not_looked_up():
+    post = gallery_post("g8", [("ok1", "image/png"), ("ok2", "image/png")])
+    post["gallery_data"]["items"].insert(0, {"media_id": ["ok1"]})  # unhashable: a lookup would raise
+    plan = plan_post(post)
+    assert plan.notes == ("item 0: no media metadata",) and [ref.media_id for ref in plan.images] == ["ok1", "ok2"]
 
 
 def test_a_gallery_stops_at_max_gallery_images_and_notes_what_it_passed_over():
@@ -323,6 +380,27 @@ def test_a_gallery_item_with_an_odd_id_or_type_keeps_only_its_preview_url():
     )
 
 
+def test_media_ids_in_mixed_case_are_linked_and_get_a_direct_url():
+    post = self_post_with_images("tp3", [("Ab9Cd", "image/png"), ("xY7z", "image/jpg")], base="https://x")
+    plan = plan_post(post, media_url="https://i.redd.it")
+    assert [ref.urls[0] for ref in plan.images] == ["https://i.redd.it/Ab9Cd.png", "https://i.redd.it/xY7z.jpg"]
+
+
+def test_a_metadata_key_that_is_no_media_id_is_passed_over_not_read_as_a_pattern():
+    post = self_post_with_images("tp4", [("abc", "image/png"), ("def", "image/png")], base="https://x")
+    metadata = post["media_metadata"]
+    # "a(c" would be a broken regular expression, "d.f" one that matches "def" in the text.
+    post["media_metadata"] = {"a(c": metadata["abc"], "d.f": metadata["def"], **metadata}
+    assert [ref.media_id for ref in plan_post(post).images] == ["abc", "def"]
+
+
+def test_only_a_text_posts_body_links_inline_images():
+    post = self_post_with_images("tp5", [("abc", "image/png"), ("def", "image/png")], base="https://x")
+    link_post = post | {"is_self": False, "url": "https://i.redd.it/tp5.jpg", "url_overridden_by_dest": None}
+    plan = plan_post(link_post)
+    assert plan.layout is Layout.SINGLE and plan.images[0].urls == ("https://i.redd.it/tp5.jpg",)
+
+
 def test_a_text_post_links_an_image_by_its_whole_id_only():
     post = self_post_with_images("tp2", [("abc", "image/png"), ("def", "image/png")], base="https://x")
     post["selftext"] = "see https://preview.redd.it/xabc.png and https://preview.redd.it/def.png"
@@ -340,10 +418,30 @@ def test_the_preview_is_a_second_copy_or_the_image_of_an_image_hint_only():
     assert plan_post(same).images[0].urls == ("https://i.redd.it/p2.jpg",)  # the same URL is not tried twice
 
 
+def test_a_link_post_tries_its_destination_first_and_reads_url_alone_in_older_json():
+    both = _link_post("d1", "https://i.redd.it/dest.png") | {"url": "https://i.redd.it/url.png"}
+    assert plan_post(both).images[0].urls == ("https://i.redd.it/dest.png", "https://i.redd.it/url.png")
+    only_dest = both | {"url": "https://www.reddit.com/r/colorization/comments/d1/"}
+    assert plan_post(only_dest).images[0].urls == ("https://i.redd.it/dest.png",)
+    older = {key: value for key, value in both.items() if key != "url_overridden_by_dest"}
+    assert plan_post(older).images[0].urls == ("https://i.redd.it/url.png",)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://example.com", "'https://example.com'"),  # no path at all
+    (None, "''"),
+    ("https://example.com/" + "p" * 300, repr(("https://example.com/" + "p" * 300)[:200])),  # its first 200
+])
+def test_a_link_that_is_no_image_is_named_in_the_skip(url, shown):
+    post = _link_post("n1", "https://example.com/x") | {"url": url, "url_overridden_by_dest": url}
+    assert plan_post(post).skip_reason == f"link is not an image: {shown}"
+
+
 @pytest.mark.parametrize("url, direct", [
     ("https://imgur.com/abcde", "https://i.imgur.com/abcde.jpg"),  # 5 characters: the shortest id
     ("https://m.imgur.com/abcdefghij", "https://i.imgur.com/abcdefghij.jpg"),  # 10: the longest
     ("https://www.imgur.com/abcd", None),
+    ("https://www.imgur.com/AbCdE", "https://i.imgur.com/AbCdE.jpg"),
     ("https://imgur.com/abcdefghijk", None),
     ("https://imgur.com/gallery/abcdef", None),
     ("https://example.com/abcdef", None),
@@ -351,6 +449,7 @@ def test_the_preview_is_a_second_copy_or_the_image_of_an_image_hint_only():
     ("https://i.redd.it/x.png?width=960", "https://i.redd.it/x.png?width=960"),
     ("https://i.reddituploads.com/" + "a" * 16, "https://i.reddituploads.com/" + "a" * 16),
     ("https://i.reddituploads.com/" + "a" * 64, "https://i.reddituploads.com/" + "a" * 64),
+    ("https://i.reddituploads.com/" + "aB3" * 6, "https://i.reddituploads.com/" + "aB3" * 6),
     ("https://i.reddituploads.com/" + "a" * 15, None),
     ("https://i.reddituploads.com/" + "a" * 65, None),
     ("https://i.redd.it/a b.png", None),
@@ -366,6 +465,9 @@ def test_direct_image_urls(url, direct):
     ("black and white: https://i.redd.it/o4.png", "https://i.redd.it/o4.png"),
     ("the uncolorised scan https://i.redd.it/o5.png", "https://i.redd.it/o5.png"),
     ("colour https://i.redd.it/c.png, original https://i.redd.it/o6.png", "https://i.redd.it/o6.png"),
+    ("colours https://i.redd.it/c1.png https://i.redd.it/c2.png, original https://i.redd.it/o10.png",
+     "https://i.redd.it/o10.png"),
+    ("original: https://imgur.com/AbC12X.", "https://i.imgur.com/AbC12X.jpg"),  # punctuation off, the id kept
     ("https://i.redd.it/o7.png is the original", "https://i.redd.it/o7.png"),
     ("original: https://imgur.com/a/album1 https://i.redd.it/o8.png", "https://i.redd.it/o8.png"),
     ("originally https://i.redd.it/o9.png", "https://i.redd.it/o9.png"),
@@ -379,6 +481,9 @@ def test_only_the_authors_readable_comments_count():
     comments = ["not a comment", {"author": "op", "body": None}, {"author": "op", "body": "original https://i.redd.it/1.png"}]
     assert find_original_link(comments, "op") == "https://i.redd.it/1.png"
     assert find_original_link(comments, "[deleted]") is None
+    # Every deleted account shows as "[deleted]" (None through PRAW): such a comment is nobody's in particular.
+    for gone in ("[deleted]", None, ""):
+        assert find_original_link([{"author": gone, "body": "original https://i.redd.it/2.png"}], gone) is None
 
 
 @pytest.mark.parametrize("post, reason", [
