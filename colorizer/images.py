@@ -15,6 +15,7 @@ the evaluation can use it cheaply.
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import PIL.ImageOps
+
+from colorizer.threads import ForkSafePool
 
 DEFAULT_MAX_PIXELS = 200_000_000
 """The pixel cap when the caller sets none; Pillow's own bomb limit (about 179 million) still applies."""
@@ -139,7 +142,7 @@ def encode_png(rgb: np.ndarray) -> bytes:
     band = max(1, _PNG_BAND_BYTES // rows.shape[1])
     tops = range(0, height, band)
     last = tops[-1]
-    pieces = list(_png_pool().map(lambda top: _deflate_band(rows, top, band, top == last), tops)) if len(tops) > 1 \
+    pieces = list(_PNG_POOL.map(lambda top: _deflate_band(rows, top, band, top == last), tops)) if len(tops) > 1 \
         else [_deflate_band(rows, 0, band, True)]
     adler = pieces[0][1]
     for _, piece_adler, length in pieces[1:]:
@@ -154,17 +157,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
 _PNG_BAND_BYTES = 1 << 20
 _PNG_UP_FILTER = 2
-_png_threads: list = []
-
-
-def _png_pool():
-    """A few threads for deflating bands (zlib releases the GIL), made on first use."""
-    if not _png_threads:
-        from concurrent.futures import ThreadPoolExecutor
-        import os
-
-        _png_threads.append(ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="png"))
-    return _png_threads[0]
+_PNG_POOL = ForkSafePool(max(1, min(4, os.cpu_count() or 1)), "png")  # zlib releases the GIL
 
 
 def _deflate_band(rows: np.ndarray, top: int, band: int, last: bool) -> tuple[bytes, int, int]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -28,6 +27,7 @@ from colorizer.color import RGB_PER_UV, Y_FROM_RGB, luminance, yuv_to_rgb_in_gam
 # Decoding and encoding live in colorizer.images; these names stay importable from here.
 from colorizer.images import UnreadableImageError, encode_png  # noqa: F401
 from colorizer.images import decode as load_rgb  # noqa: F401
+from colorizer.threads import ForkSafePool
 
 UPSAMPLING_METHODS = ("guided", "bilinear")
 GUIDED_RADIUS = 1
@@ -95,7 +95,7 @@ STRIP_ROWS = 16
 """Output rows worked on at once: a strip's float planes (a few MB at 4000 px wide) stay in cache."""
 
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
-_POOL = ThreadPoolExecutor(_WORKERS, thread_name_prefix="colorize-strip")  # NumPy and OpenCV release the GIL
+_POOL = ForkSafePool(_WORKERS, "colorize-strip")  # NumPy and OpenCV release the GIL
 
 _Y255_FROM_RGB = np.array([Y_FROM_RGB], np.float32)
 

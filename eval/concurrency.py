@@ -9,10 +9,11 @@ it can never wait on itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="eval")
+from colorizer.threads import ForkSafePool
+
+_POOL = ForkSafePool(2, "eval")
 
 
 def side_by_side(*calls: Callable[[], Any]) -> list[Any]:

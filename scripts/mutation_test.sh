@@ -8,8 +8,9 @@
 #   scripts/mutation_test.sh eval.grayscale       # one module
 #   MUTATION_JOBS=4 scripts/mutation_test.sh      # more mutants at once on a machine with cores to spare
 #
-# Prints killed/total per module and every surviving mutant's name; `.venv/bin/mutmut show NAME` shows its
-# diff. Results are cached in mutants/ (unchanged mutants are not rerun); delete it for a fresh run.
+# Prints killed/total per module, every surviving mutant's name and the minutes each module took;
+# `.venv/bin/mutmut show NAME` shows a mutant's diff. The mutants are kept in mutants/ (only changed source
+# files are mutated again), but every mutant of the named modules is tested again on each run.
 # The goal is at least 90 % killed; survivors judged harmless are listed with why in
 # benchmarks/mutation_survivors.md.
 set -euo pipefail
@@ -20,10 +21,11 @@ modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=(eval.grayscale eval.headline eval.align eval.metrics bot.layout bot.download)
 
 for module in "${modules[@]}"; do
-    echo "== $module"
+    echo "== $module ($(date -u +%H:%M:%S) UTC)"
     nice -n 10 "$MUTMUT" run --max-children "${MUTATION_JOBS:-1}" "${module}.*" > "mutants-$module.log" 2>&1 \
         || { tail -n 30 "mutants-$module.log" >&2; echo "mutation_test.sh: mutmut failed on $module" >&2; exit 1; }
 done
+echo "== done ($(date -u +%H:%M:%S) UTC, ${SECONDS} s in all)"
 
 # `mutmut results --all true` prints "    eval.grayscale.x_name__mutmut_3: killed" for every mutant.
 "$MUTMUT" results --all true | awk -v wanted="${modules[*]}" '
