@@ -17,6 +17,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MUTMUT=${MUTMUT:-.venv/bin/mutmut}
 [ -x "$MUTMUT" ] || { echo "mutation_test.sh: $MUTMUT not found: pip install -e '.[dev]'" >&2; exit 2; }
+# mutmut copies the files it does not mutate into mutants/ once and never again: bring them up to date, or
+# the mutants would run against stale copies of the code they call.
+if [ -d mutants ]; then
+    mutated=$(.venv/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["mutmut"]["only_mutate"])')
+    find bot colorbot colorizer db eval -type f ! -path '*/__pycache__/*' | while read -r file; do
+        case " $mutated " in *" $file "*) continue ;; esac
+        cmp -s "$file" "mutants/$file" || { mkdir -p "mutants/$(dirname "$file")"; cp -p "$file" "mutants/$file"; }
+    done
+fi
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=(eval.grayscale eval.headline eval.align eval.metrics bot.layout bot.download)
 
