@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 import skimage.data
 
-from eval.headline import LEVELS, STRUCTURE_C, WINDOW, WORKING_PIXELS, _pooled_structure, prepare_pyramid
+import skimage.color
+
+from eval.headline import (
+    LEVELS, STRUCTURE_C, WINDOW, WORKING_PIXELS, ChromaPyramid, _pooled_structure, headline_score, prepare_pyramid,
+)
 from eval.metrics import measure, prepare_reference
 from tests.factories import gray_copy, sepia
 
@@ -153,3 +157,40 @@ def test_both_chroma_channels_count():
         one_wrong[..., channel] = one_wrong[..., channel].mean()  # that channel flat, the other exact
         machine = np.clip(np.round(cv2.cvtColor(one_wrong, cv2.COLOR_LAB2RGB) * 255), 0, 255).astype(np.uint8)
         assert 0.3 < _score(machine, photo) < 0.75, channel  # about half: one of the two channels is lost
+
+
+def _chroma_by_hand(photo: np.ndarray, sizes, working_interpolation: int) -> dict[int, np.ndarray]:
+    """a* b* of each level the score uses, computed from the definition: CIE Lab of the photo (OpenCV's,
+    which is within half a unit of scikit-image's) brought to the working copy, then halvings by area."""
+    lab = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 1:]
+    assert np.abs(lab - skimage.color.rgb2lab(photo)[..., 1:]).max() < 0.5
+    current = cv2.resize(lab, sizes[0], interpolation=working_interpolation)
+    levels = {}
+    for level in range(1, max(LEVELS) + 1):
+        current = cv2.resize(current, sizes[level], interpolation=cv2.INTER_AREA)
+        levels[level] = current
+    return {level: levels[level] for level in LEVELS}
+
+
+@pytest.mark.parametrize("rows, cols, interpolation", [
+    (600, 400, cv2.INTER_AREA),  # more pixels than the working copy (and a tall one): averaged down
+    (150, 200, cv2.INTER_LINEAR),  # fewer: enlarged bilinearly
+])
+def test_the_levels_are_cie_chroma_of_the_working_copy_made_by_area_or_bilinearly(rows, cols, interpolation):
+    photo = cv2.resize(_photo(), (cols, rows), interpolation=cv2.INTER_AREA)
+    pyramid = prepare_pyramid(photo, np.ones((rows, cols), bool))
+    expected = _chroma_by_hand(photo, pyramid.sizes, interpolation)
+    for level in LEVELS:
+        np.testing.assert_allclose(pyramid.chroma[level], expected[level], atol=1e-3)
+        other = cv2.INTER_LINEAR if interpolation == cv2.INTER_AREA else cv2.INTER_AREA
+        assert np.abs(pyramid.chroma[level] - _chroma_by_hand(photo, pyramid.sizes, other)[level]).max() > 0.05
+
+
+def test_a_pyramid_whose_only_usable_level_is_the_coarsest_still_scores():
+    photo = _photo()
+    full = prepare_pyramid(photo, np.ones(photo.shape[:2], bool))
+    coarsest = max(LEVELS)
+    only_coarsest = ChromaPyramid(sizes=full.sizes, chroma={coarsest: full.chroma[coarsest]},
+                                  centres={coarsest: full.centres[coarsest]})
+    assert headline_score(photo, only_coarsest) == pytest.approx(1.0)
+    assert headline_score(gray_copy(photo), only_coarsest) < 0.5
