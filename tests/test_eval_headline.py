@@ -194,3 +194,14 @@ def test_a_pyramid_whose_only_usable_level_is_the_coarsest_still_scores():
                                   centres={coarsest: full.centres[coarsest]})
     assert headline_score(photo, only_coarsest) == pytest.approx(1.0)
     assert headline_score(gray_copy(photo), only_coarsest) < 0.5
+
+
+def test_only_centres_whose_whole_window_lies_inside_the_image_count():
+    photo = _photo()
+    pyramid = prepare_pyramid(photo, np.ones(photo.shape[:2], bool))
+    half = WINDOW // 2
+    for level in LEVELS:
+        centres = pyramid.centres[level]
+        expected = np.zeros_like(centres)
+        expected[half:-half, half:-half] = True  # everything measured: only the image's edge limits them
+        np.testing.assert_array_equal(centres, expected)
