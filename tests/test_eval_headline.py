@@ -175,6 +175,7 @@ def _chroma_by_hand(photo: np.ndarray, sizes, working_interpolation: int) -> dic
 @pytest.mark.parametrize("rows, cols, interpolation", [
     (600, 400, cv2.INTER_AREA),  # more pixels than the working copy (and a tall one): averaged down
     (150, 200, cv2.INTER_LINEAR),  # fewer: enlarged bilinearly
+    (300, 400, cv2.INTER_LINEAR),  # fewer, though more than its first halving holds
 ])
 def test_the_levels_are_cie_chroma_of_the_working_copy_made_by_area_or_bilinearly(rows, cols, interpolation):
     photo = cv2.resize(_photo(), (cols, rows), interpolation=cv2.INTER_AREA)
