@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import skimage.data
 
-from skimage.color import deltaE_ciede2000, rgb2lab
-from skimage.color.colorconv import yuv_from_rgb
+from skimage.color import deltaE_ciede2000, rgb2lab, rgb2xyz
+from skimage.color.colorconv import xyz_from_rgb, yuv_from_rgb
 from skimage.metrics import structural_similarity
 
+import eval.metrics
 from eval.headline import headline_score, prepare_pyramid
 from eval.metrics import (
     MAX_MEASURED_PIXELS,
@@ -401,3 +402,13 @@ def test_ssim_of_a_small_valid_area_ignores_what_surrounds_it():
     other[valid] = photo[valid]
     assert masked_ssim(photo, other, valid) == pytest.approx(1.0)
     assert masked_ssim(photo, other, everywhere(photo)) < 0.5
+
+
+def test_srgb_curve_table_matches_scikit_image_linearisation():
+    # The table is built once at import, so only a direct call shows what it holds.
+    levels = np.arange(256, dtype=np.uint8)
+    xyz = rgb2xyz(np.stack([levels] * 3, axis=-1)[None])[0]
+    linear = (np.linalg.inv(xyz_from_rgb) @ xyz.T)[0]
+    table = eval.metrics._srgb_to_linear()
+    assert table.dtype == np.float32 and table.shape == (256,)
+    np.testing.assert_allclose(table, linear, atol=1e-7)
