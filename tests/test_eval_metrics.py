@@ -412,3 +412,10 @@ def test_srgb_curve_table_matches_scikit_image_linearisation():
     table = eval.metrics._srgb_to_linear()
     assert table.dtype == np.float32 and table.shape == (256,)
     np.testing.assert_allclose(table, linear, atol=1e-7)
+
+
+def test_lab_of_an_image_keeps_its_shape():
+    image = skimage.data.astronaut()[200:205, 300:307]  # 105 values: no other row length divides them
+    lab = rgb_to_lab(image)
+    assert lab.shape == (5, 7, 3)
+    np.testing.assert_allclose(lab, rgb2lab(image), atol=2e-4)
