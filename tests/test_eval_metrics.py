@@ -367,7 +367,7 @@ def test_auc_counts_an_error_equal_to_a_threshold_as_within_it():
 
 def test_saturation_ratio_against_a_human_without_chroma_is_not_a_number():
     assert math.isnan(saturation_ratio(np.full(4, 3.0, np.float32), np.zeros(4, np.float32)))
-    assert saturation_ratio(np.full(4, 3.0, np.float32), np.full(4, 2.0, np.float32)) == 1.5
+    assert saturation_ratio(np.full(4, 3.0, np.float32), np.full(4, 0.5, np.float32)) == 6.0  # a nearly gray human
 
 
 def test_an_empty_mask_or_a_wrong_size_is_refused():
