@@ -419,3 +419,21 @@ def test_lab_of_an_image_keeps_its_shape():
     lab = rgb_to_lab(image)
     assert lab.shape == (5, 7, 3)
     np.testing.assert_allclose(lab, rgb2lab(image), atol=2e-4)
+
+
+def test_downscaled_copies_average_whole_blocks_and_keep_only_wholly_valid_ones():
+    """Measured at a quarter of each side: a 4 × 4 block counts as its mean, and only when all of it is valid."""
+    columns = np.arange(64)
+    striped = flat(MID_GRAY, (64, 64))
+    striped[:, columns % 4 == 0] = 255
+    striped[:, columns % 4 != 0] = 0  # each block's mean: 63.75, stored as 64
+    level = flat((64, 64, 64), (64, 64))
+    cap = 64 * 64 // 16
+    assert all_metrics(striped, level, everywhere(level), max_pixels=cap)["psnr"] == PSNR_CAP_DB
+    assert all_metrics(level, striped, everywhere(level), max_pixels=cap)["psnr"] == PSNR_CAP_DB
+    valid = everywhere(level)
+    valid[:, (columns % 4 == 0) & (columns < 32)] = False  # left half: no block wholly valid
+    human = level.copy()
+    human[:, (columns % 4 == 1) & (columns < 32)] = 0
+    assert all_metrics(level, human, valid, max_pixels=cap)["psnr"] == PSNR_CAP_DB
+    assert all_metrics(level, human, valid)["psnr"] < 25  # the same pair at full size
