@@ -372,14 +372,14 @@ def test_saturation_ratio_against_a_human_without_chroma_is_not_a_number():
 
 def test_an_empty_mask_or_a_wrong_size_is_refused():
     photo = flat(RED, (32, 32))
-    with pytest.raises(ValueError, match="no valid pixels to measure$"):
+    with pytest.raises(ValueError, match="^no valid pixels to measure$"):
         all_metrics(photo, photo, np.zeros((32, 32), bool))
     valid = np.zeros((32, 32), bool)
     valid[::2, ::2] = True  # no 2 × 2 block of the half-size copy is wholly valid
-    with pytest.raises(ValueError, match="no valid pixels to measure after downscaling"):
+    with pytest.raises(ValueError, match="^no valid pixels to measure after downscaling$"):
         all_metrics(photo, photo, valid, max_pixels=256)
     reference = prepare_reference(photo, everywhere(photo))
-    with pytest.raises(ValueError, match=r"colorization of size \(32, 31\) does not match the frame \(32, 32\)"):
+    with pytest.raises(ValueError, match=r"^colorization of size \(32, 31\) does not match the frame \(32, 32\)$"):
         measure(photo[:, :31], reference)
 
 
@@ -389,7 +389,7 @@ def test_ssim_needs_a_valid_area_of_seven_by_seven():
     valid[20:27, 30:37] = True
     assert masked_ssim(photo, photo, valid) == pytest.approx(1.0)
     valid[20] = False
-    with pytest.raises(ValueError, match=r"valid area too small for SSIM \(needs at least 7 × 7 pixels\)"):
+    with pytest.raises(ValueError, match=r"^valid area too small for SSIM \(needs at least 7 × 7 pixels\)$"):
         masked_ssim(photo, photo, valid)
 
 
