@@ -8,6 +8,7 @@ import skimage.data
 
 from skimage.color import deltaE_ciede2000, rgb2lab, rgb2xyz
 from skimage.color.colorconv import xyz_from_rgb, yuv_from_rgb
+from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
 import eval.metrics
@@ -437,3 +438,26 @@ def test_downscaled_copies_average_whole_blocks_and_keep_only_wholly_valid_ones(
     human[:, (columns % 4 == 1) & (columns < 32)] = 0
     assert all_metrics(level, human, valid, max_pixels=cap)["psnr"] == PSNR_CAP_DB
     assert all_metrics(level, human, valid)["psnr"] < 25  # the same pair at full size
+
+
+def float64_ssim(machine: np.ndarray, human: np.ndarray) -> float:
+    """Wang et al.'s mean SSIM over every pixel, scipy's Gaussian (σ 1.5, truncate 3.5, reflected borders)."""
+    def blur(image):
+        return gaussian_filter(image, sigma=(1.5, 1.5, 0), truncate=3.5, mode="reflect")
+
+    x, y = machine.astype(float), human.astype(float)
+    mean_x, mean_y = blur(x), blur(y)
+    var_x, var_y, cov = blur(x * x) - mean_x**2, blur(y * y) - mean_y**2, blur(x * y) - mean_x * mean_y
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ssim_map = (2 * mean_x * mean_y + c1) * (2 * cov + c2) / ((mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2))
+    return float(ssim_map.mean())
+
+
+def test_ssim_of_an_area_too_small_for_a_whole_window_reflects_at_its_border():
+    photo = skimage.data.astronaut()[100:164, 150:214]
+    other = np.clip(photo.astype(int) + np.random.default_rng(1).integers(-40, 40, photo.shape), 0, 255)
+    other = other.astype(np.uint8)
+    valid = np.zeros((64, 64), bool)
+    valid[20:29, 30:40] = True
+    expected = float64_ssim(other[20:29, 30:40], photo[20:29, 30:40])
+    assert masked_ssim(other, photo, valid) == pytest.approx(expected, abs=1e-6)
