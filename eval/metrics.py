@@ -255,11 +255,6 @@ def _lab_planes(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return tuple(_planes(f, _LAB_FROM_F_ROWS))
 
 
-def lab_chroma(lab_pixels: np.ndarray) -> np.ndarray:
-    """C*ab = √(a² + b²) per pixel of an N×3 Lab array."""
-    return _magnitude(lab_pixels[:, 1], lab_pixels[:, 2])
-
-
 def saturation_ratio(machine_chroma: np.ndarray, human_chroma: np.ndarray) -> float:
     """Mean chroma of the machine over that of the human: below 1 is the "sepia" look."""
     human_mean = _mean(human_chroma)

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import skimage.data
 
-from skimage.color import deltaE_ciede2000, rgb2lab
-from skimage.color.colorconv import yuv_from_rgb
+from skimage.color import deltaE_ciede2000, rgb2lab, rgb2xyz
+from skimage.color.colorconv import xyz_from_rgb, yuv_from_rgb
+from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
+import eval.metrics
+from eval.headline import headline_score, prepare_pyramid
 from eval.metrics import (
     MAX_MEASURED_PIXELS,
     METRICS,
@@ -24,6 +27,7 @@ from eval.metrics import (
     prepare_reference,
     psnr,
     rgb_to_lab,
+    saturation_ratio,
     uv_distances,
 )
 from tests.factories import gray_copy
@@ -276,3 +280,184 @@ def test_downscaled_measurement_keeps_per_pixel_means_and_leaves_the_border_out(
         assert capped[name] == pytest.approx(full[name], rel=0.05), name
     same = all_metrics(photo, human, valid, max_pixels=photo.shape[0] * photo.shape[1] // 4)
     assert same["uv_error"] == 0 and same["psnr"] == PSNR_CAP_DB and same["ssim"] == pytest.approx(1.0)
+
+
+def float64_metrics(machine: np.ndarray, human: np.ndarray, rows: slice, cols: slice) -> dict[str, float]:
+    """Every per-pixel metric and SSIM of a rectangular valid area, by scikit-image and float64 formulas."""
+    machine_pixels = machine[rows, cols].reshape(-1, 3)
+    human_pixels = human[rows, cols].reshape(-1, 3)
+    machine_lab, human_lab = rgb2lab(machine_pixels[None])[0], rgb2lab(human_pixels[None])[0]
+    machine_chroma, human_chroma = np.hypot(*machine_lab[:, 1:].T), np.hypot(*human_lab[:, 1:].T)
+    uv = (machine_pixels / 255.0 - human_pixels / 255.0) @ yuv_from_rgb[1:].T
+    uv_distance = np.hypot(uv[:, 0], uv[:, 1])
+    ab_errors = np.hypot(*(machine_lab[:, 1:] - human_lab[:, 1:]).T)
+    within = [(ab_errors <= t).mean() for t in range(151)]
+    mse = np.mean((machine_pixels.astype(float) - human_pixels) ** 2)
+
+    def hasler(pixels):
+        rgb = pixels.astype(float)
+        rg, yb = rgb[:, 0] - rgb[:, 1], 0.5 * (rgb[:, 0] + rgb[:, 1]) - rgb[:, 2]
+        return math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean())
+
+    _, ssim_map = structural_similarity(
+        machine[rows, cols], human[rows, cols], channel_axis=-1, data_range=255, gaussian_weights=True,
+        sigma=1.5, use_sample_covariance=False, full=True,
+    )
+    return {
+        "uv_error": uv_distance.mean(),
+        "uv_rmse": math.sqrt(np.mean(uv_distance**2)),
+        "chroma_machine": machine_chroma.mean(),
+        "chroma_human": human_chroma.mean(),
+        "saturation_ratio": machine_chroma.mean() / human_chroma.mean(),
+        "near_gray_machine": (machine_chroma < 5).mean(),
+        "near_gray_human": (human_chroma < 5).mean(),
+        "colorfulness_machine": hasler(machine_pixels),
+        "colorfulness_human": hasler(human_pixels),
+        "colorfulness_gap": abs(hasler(machine_pixels) - hasler(human_pixels)),
+        "delta_e_2000": deltaE_ciede2000(machine_lab, human_lab).mean(),
+        "psnr": 10 * math.log10(255**2 / mse),
+        "ssim": ssim_map.mean(axis=-1)[5:-5, 5:-5].mean(),
+        "auc": np.trapezoid(within) / 150,
+    }
+
+
+def test_every_metric_of_a_masked_pair_agrees_with_float64_formulas():
+    """A faded, tinted colorization against the photo, measured only inside a rectangle of the frame."""
+    photo = skimage.data.astronaut()[100:260, 120:300]
+    faded = (0.6 * photo + 0.4 * gray_copy(photo)).astype(np.uint8)
+    machine = np.clip(faded.astype(int) + (12, -5, 20), 0, 255).astype(np.uint8)
+    machine[:, :30] = photo[:, :30]  # part of the measured area coloured exactly right
+    human = photo.copy()
+    human[:20] = 255 - human[:20]  # outside the valid area: must not count
+    rows, cols = slice(20, 150), slice(10, 170)
+    valid = np.zeros(photo.shape[:2], bool)
+    valid[rows, cols] = True
+    expected = float64_metrics(machine, human, rows, cols)
+    assert 0.05 < expected["near_gray_machine"] < 0.95 and expected["near_gray_machine"] != expected["near_gray_human"]
+    values = all_metrics(machine, human, valid)
+    assert list(values) == list(METRICS)
+    for name, value in expected.items():
+        assert values[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
+    assert values["score"] == pytest.approx(headline_score(machine, prepare_pyramid(human, valid)))
+
+
+def test_exactly_the_pixel_cap_is_not_resized_and_one_more_row_is():
+    assert measuring_size((1000, 2000)) is None
+    assert measuring_size((1001, 2000)) == (1999, 1000)
+
+
+def test_a_frame_far_longer_than_the_cap_keeps_one_pixel_across():
+    assert measuring_size((10, 1000), max_pixels=50) == (70, 1)
+    assert measuring_size((1000, 10), max_pixels=50) == (1, 70)
+
+
+def test_psnr_of_a_one_level_error_and_of_a_tiny_one():
+    machine, human = np.full((4, 3), 101, np.uint8), np.full((4, 3), 100, np.uint8)
+    assert psnr(machine, human) == pytest.approx(10 * math.log10(255**2), abs=1e-9)  # MSE exactly 1
+    # One level off in one channel of 400 × 400 pixels: 105 dB, above the cap.
+    machine = np.zeros((160_000, 3), np.uint8)
+    human = machine.copy()
+    human[0, 0] = 1
+    assert psnr(machine, human) == PSNR_CAP_DB
+
+
+def test_auc_counts_an_error_equal_to_a_threshold_as_within_it():
+    # Within-share is 0 up to t = 29 and 1 from t = 30: area 0.5 + 120 over 150.
+    assert auc_of_ab_errors(np.full(5, 30.0)) == pytest.approx(120.5 / 150)
+
+
+def test_saturation_ratio_against_a_human_without_chroma_is_not_a_number():
+    assert math.isnan(saturation_ratio(np.full(4, 3.0, np.float32), np.zeros(4, np.float32)))
+    assert saturation_ratio(np.full(4, 3.0, np.float32), np.full(4, 0.5, np.float32)) == 6.0  # a nearly gray human
+
+
+def test_an_empty_mask_or_a_wrong_size_is_refused():
+    photo = flat(RED, (32, 32))
+    with pytest.raises(ValueError, match="^no valid pixels to measure$"):
+        all_metrics(photo, photo, np.zeros((32, 32), bool))
+    valid = np.zeros((32, 32), bool)
+    valid[::2, ::2] = True  # no 2 × 2 block of the half-size copy is wholly valid
+    with pytest.raises(ValueError, match="^no valid pixels to measure after downscaling$"):
+        all_metrics(photo, photo, valid, max_pixels=256)
+    reference = prepare_reference(photo, everywhere(photo))
+    with pytest.raises(ValueError, match=r"^colorization of size \(32, 31\) does not match the frame \(32, 32\)$"):
+        measure(photo[:, :31], reference)
+
+
+def test_ssim_needs_a_valid_area_of_seven_by_seven():
+    photo = skimage.data.astronaut()[:64, :64]
+    valid = np.zeros((64, 64), bool)
+    valid[20:27, 30:37] = True
+    assert masked_ssim(photo, photo, valid) == pytest.approx(1.0)
+    valid[20] = False
+    with pytest.raises(ValueError, match=r"^valid area too small for SSIM \(needs at least 7 × 7 pixels\)$"):
+        masked_ssim(photo, photo, valid)
+
+
+def test_ssim_of_a_small_valid_area_ignores_what_surrounds_it():
+    """Too small for a whole window inside it, the area is measured as it is, its border reflected."""
+    photo = skimage.data.astronaut()[:64, :64]
+    other = 255 - photo
+    valid = np.zeros((64, 64), bool)
+    valid[20:30, 30:40] = True
+    other[valid] = photo[valid]
+    assert masked_ssim(photo, other, valid) == pytest.approx(1.0)
+    assert masked_ssim(photo, other, everywhere(photo)) < 0.5
+
+
+def test_srgb_curve_table_matches_scikit_image_linearisation():
+    # The table is built once at import, so only a direct call shows what it holds.
+    levels = np.arange(256, dtype=np.uint8)
+    xyz = rgb2xyz(np.stack([levels] * 3, axis=-1)[None])[0]
+    linear = (np.linalg.inv(xyz_from_rgb) @ xyz.T)[0]
+    table = eval.metrics._srgb_to_linear()
+    assert table.dtype == np.float32 and table.shape == (256,)
+    np.testing.assert_allclose(table, linear, atol=1e-7)
+
+
+def test_lab_of_an_image_keeps_its_shape():
+    image = skimage.data.astronaut()[200:205, 300:307]  # 105 values: no other row length divides them
+    lab = rgb_to_lab(image)
+    assert lab.shape == (5, 7, 3)
+    np.testing.assert_allclose(lab, rgb2lab(image), atol=2e-4)
+
+
+def test_downscaled_copies_average_whole_blocks_and_keep_only_wholly_valid_ones():
+    """Measured at a quarter of each side: a 4 × 4 block counts as its mean, and only when all of it is valid."""
+    columns = np.arange(64)
+    striped = flat(MID_GRAY, (64, 64))
+    striped[:, columns % 4 == 0] = 255
+    striped[:, columns % 4 != 0] = 0  # each block's mean: 63.75, stored as 64
+    level = flat((64, 64, 64), (64, 64))
+    cap = 64 * 64 // 16
+    assert all_metrics(striped, level, everywhere(level), max_pixels=cap)["psnr"] == PSNR_CAP_DB
+    assert all_metrics(level, striped, everywhere(level), max_pixels=cap)["psnr"] == PSNR_CAP_DB
+    valid = everywhere(level)
+    valid[:, (columns % 4 == 0) & (columns < 32)] = False  # left half: no block wholly valid
+    human = level.copy()
+    human[:, (columns % 4 == 1) & (columns < 32)] = 0
+    assert all_metrics(level, human, valid, max_pixels=cap)["psnr"] == PSNR_CAP_DB
+    assert all_metrics(level, human, valid)["psnr"] < 25  # the same pair at full size
+
+
+def float64_ssim(machine: np.ndarray, human: np.ndarray) -> float:
+    """Wang et al.'s mean SSIM over every pixel, scipy's Gaussian (σ 1.5, truncate 3.5, reflected borders)."""
+    def blur(image):
+        return gaussian_filter(image, sigma=(1.5, 1.5, 0), truncate=3.5, mode="reflect")
+
+    x, y = machine.astype(float), human.astype(float)
+    mean_x, mean_y = blur(x), blur(y)
+    var_x, var_y, cov = blur(x * x) - mean_x**2, blur(y * y) - mean_y**2, blur(x * y) - mean_x * mean_y
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ssim_map = (2 * mean_x * mean_y + c1) * (2 * cov + c2) / ((mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2))
+    return float(ssim_map.mean())
+
+
+def test_ssim_of_an_area_too_small_for_a_whole_window_reflects_at_its_border():
+    photo = skimage.data.astronaut()[100:164, 150:214]
+    other = np.clip(photo.astype(int) + np.random.default_rng(1).integers(-40, 40, photo.shape), 0, 255)
+    other = other.astype(np.uint8)
+    valid = np.zeros((64, 64), bool)
+    valid[20:29, 30:40] = True
+    expected = float64_ssim(other[20:29, 30:40], photo[20:29, 30:40])
+    assert masked_ssim(other, photo, valid) == pytest.approx(expected, abs=1e-6)
