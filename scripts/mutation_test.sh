@@ -45,7 +45,8 @@ echo "== done ($(date -u +%H:%M:%S) UTC, ${SECONDS} s in all)"
         for (m in keep) if (index(name, m ".x") == 1) module = m
         if (module == "") next
         total[module]++
-        if (status == "killed" || status == "timeout" || status == "caught by type check") killed[module]++
+        # A mutant that crashes the test process (segfault) fails the suite as surely as a failing assertion.
+        if (status == "killed" || status == "timeout" || status == "segfault" || status == "caught by type check") killed[module]++
         else survivors[module] = survivors[module] "    " name " (" status ")\n"
     }
     END {
