@@ -194,9 +194,11 @@ class GzipImageHost:
 
     def __init__(self, data: bytes):
         body = gzip.compress(data)
+        requests_seen = self.requests_seen = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
+                requests_seen.append(dict(self.headers))
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")
                 self.send_header("Content-Encoding", "gzip")
@@ -661,3 +663,18 @@ def test_an_address_that_changed_after_the_check_is_refused_on_the_connected_soc
     )
     assert (caught.value.url, caught.value.stage) == (url, "connect")
     assert server.count("/i/photo.png") == 0
+
+
+def test_requests_name_the_bot_ask_for_images_and_ignore_the_environment_s_proxy(server, photo, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there: using it would fail
+    monkeypatch.setenv("NO_PROXY", "")
+    host = GzipImageHost(photo)
+    try:
+        settings = DownloadSettings(**server.download_settings(retries=0))
+        assert Fetcher(settings, user_agent="colorbot/1.0 (by u/owner)").fetch(host.url).data == photo
+        assert Fetcher(settings).fetch(host.url).data == photo
+    finally:
+        host.close()
+    assert [(seen["User-Agent"], seen["Accept"]) for seen in host.requests_seen] == [
+        ("colorbot/1.0 (by u/owner)", "image/*"), ("colorbot image fetcher", "image/*"),
+    ]
