@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
+import socket
 import struct
 import threading
 import time
@@ -17,7 +19,7 @@ import requests
 import urllib3
 
 from bot.download import (
-    HEADER_PROBE_LIMIT, AddressPolicy, DownloadError, Fetcher, RefusedError, TransientDownloadError, _retry_after, image_header,
+    CHUNK, HEADER_PROBE_LIMIT, AddressPolicy, DownloadError, Fetcher, RefusedError, TransientDownloadError, _retry_after, image_header,
 )
 from bot.replay import Fault, bomb_png
 from bot.settings import DownloadSettings
@@ -244,27 +246,35 @@ def test_a_redirect_to_a_host_off_the_allow_list_is_refused_before_connecting(se
         canary.close()
 
 
-def test_a_relative_redirect_is_followed_from_the_url_that_gave_it(server, photo):
+def test_a_relative_redirect_is_followed_from_the_url_that_gave_it(server, photo, caplog):
     server.add_image("moved.png", encoded(color_scene(5, 64, 48)))
     server.faults.add(Fault("redirect", path="/i/photo.png", location="moved.png"))
+    caplog.set_level(logging.DEBUG, logger="bot.download")
     got = fetcher_for(server).fetch(f"{server.base_url}/i/photo.png")
     assert (got.url, got.width, got.height) == (f"{server.base_url}/i/moved.png", 64, 48)
+    assert f"redirected to {server.base_url}/i/moved.png" in caplog.messages
 
 
 def test_a_redirect_loop_stops_after_max_redirects(server, photo):
     server.faults.add(Fault("redirect", path="/i/photo.png", location="/i/photo.png", times=None))
-    with pytest.raises(RefusedError, match="more than 2 redirects"):
-        fetcher_for(server, max_redirects=2).fetch(f"{server.base_url}/i/photo.png")
+    url = f"{server.base_url}/i/photo.png"
+    with pytest.raises(RefusedError) as caught:
+        fetcher_for(server, max_redirects=2).fetch(url)
+    assert str(caught.value) == f"more than 2 redirects [redirect] {url}"
     assert server.count("/i/photo.png") == 3  # the first request and two redirects followed, not one more
 
 
-def test_retries_wait_backoff_doubling_then_give_up(server, photo):
+def test_retries_wait_backoff_doubling_then_give_up(server, photo, caplog):
     server.faults.add(Fault("503", path="/i/photo.png", times=None))
     waits = []
-    fetcher = Fetcher(DownloadSettings(**server.download_settings(retries=3, backoff_s=0.01)), sleep=waits.append)
+    fetcher = Fetcher(DownloadSettings(**server.download_settings(retries=3, backoff_s=0.1)), sleep=waits.append)
+    url = f"{server.base_url}/i/photo.png"
+    caplog.set_level(logging.INFO, logger="bot.download")
     with pytest.raises(TransientDownloadError, match="HTTP 503"):
-        fetcher.fetch(f"{server.base_url}/i/photo.png")
-    assert waits == [0.01, 0.02, 0.04]
+        fetcher.fetch(url)
+    assert waits == [0.1, 0.2, 0.4]
+    assert caplog.messages == [f"retrying in {wait}s ({n}/3): HTTP 503 [fetch] {url}"
+                               for n, wait in ((1, 0.1), (2, 0.2), (3, 0.4))]
     assert server.count("/i/photo.png") == 4
 
 
@@ -678,3 +688,55 @@ def test_requests_name_the_bot_ask_for_images_and_ignore_the_environment_s_proxy
     assert [(seen["User-Agent"], seen["Accept"]) for seen in host.requests_seen] == [
         ("colorbot/1.0 (by u/owner)", "image/*"), ("colorbot image fetcher", "image/*"),
     ]
+
+
+def test_host_names_are_compared_without_case_or_a_trailing_dot_and_a_leading_dot_means_subdomains_too():
+    policy = AddressPolicy(["I.Redd.IT.", ".Imgur.com"], ["127.0.0.1/8"])  # host bits set: taken as 127.0.0.0/8
+    allowed = ["i.redd.it", "I.REDD.IT", "i.redd.it.", "imgur.com", "i.imgur.com", "a.b.IMGUR.com."]
+    refused = ["redd.it", "x.i.redd.it", "evilimgur.com", "imgur.com.evil.org", "example.com"]
+    assert [host for host in allowed + refused if policy.host_allowed(host)] == allowed
+    assert policy.address_problem("127.0.0.5") is None
+
+
+def test_a_timeout_and_a_refused_connection_are_transient_and_say_so(server, photo):
+    server.faults.add(Fault("slow", path="/i/photo.png", times=None, delay_s=1.0))
+    url = f"{server.base_url}/i/photo.png"
+    with pytest.raises(TransientDownloadError) as caught:
+        fetcher_for(server, retries=0, timeout_s=0.3).fetch(url)
+    assert str(caught.value) == f"timed out: ReadTimeout [fetch] {url}"
+    with socket.socket() as unused:  # a port that was free a moment ago: nothing listens on it
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    closed = f"http://127.0.0.1:{port}/i/photo.png"
+    with pytest.raises(TransientDownloadError) as caught:
+        fetcher_for(server, retries=0).fetch(closed)
+    assert str(caught.value) == f"connection failed: ConnectionError [fetch] {closed}"
+
+
+def test_a_bomb_is_refused_from_its_first_bytes_while_the_rest_is_still_on_its_way(server):
+    # The host sends the first chunks, then stalls: a fetcher that waited for the whole body would time out.
+    first = bomb_png()[: 2 * CHUNK]
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(10 * len(first)))
+            self.end_headers()
+            self.wfile.write(first)
+            self.wfile.flush()
+            release.wait(10)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        with pytest.raises(RefusedError, match="declares 100000x100000"):
+            fetcher_for(server, retries=0, timeout_s=5.0).fetch(f"http://127.0.0.1:{httpd.server_address[1]}/b.png")
+    finally:
+        release.set()
+        httpd.shutdown()
+        httpd.server_close()
