@@ -740,3 +740,11 @@ def test_a_bomb_is_refused_from_its_first_bytes_while_the_rest_is_still_on_its_w
         release.set()
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_retry_after_of_exactly_the_allowed_wait_is_waited(server, photo):
+    server.faults.add(Fault("429", path="/i/photo.png", retry_after=10))
+    waits = []
+    settings = DownloadSettings(**server.download_settings(retries=1, backoff_s=0.01, max_retry_after_s=10))
+    assert Fetcher(settings, sleep=waits.append).fetch(f"{server.base_url}/i/photo.png").data == photo
+    assert waits == [10.0]
