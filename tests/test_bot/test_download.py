@@ -748,3 +748,20 @@ def test_a_retry_after_of_exactly_the_allowed_wait_is_waited(server, photo):
     settings = DownloadSettings(**server.download_settings(retries=1, backoff_s=0.01, max_retry_after_s=10))
     assert Fetcher(settings, sleep=waits.append).fetch(f"{server.base_url}/i/photo.png").data == photo
     assert waits == [10.0]
+
+
+def test_credentials_unresolvable_hosts_and_non_public_answers_are_named_with_their_stage():
+    policy = AddressPolicy(["localhost", "nowhere.invalid"], [])
+    with pytest.raises(RefusedError) as caught:
+        policy.check_url("http://user:pw@localhost/a.png")
+    assert str(caught.value) == "URL with credentials [url] http://localhost/a.png"
+    with pytest.raises(RefusedError, match="URL with credentials"):
+        policy.check_url("http://user@localhost/a.png")  # a user name alone is a credential too
+    with pytest.raises(RefusedError) as caught:
+        policy.check_url("http://localhost/a.png")
+    assert str(caught.value).startswith("localhost resolves to ")
+    assert str(caught.value).endswith(" is a loopback address (not in download.allowed_networks) [resolve] http://localhost/a.png")
+    with pytest.raises(TransientDownloadError) as caught:
+        policy.check_url("http://nowhere.invalid/a.png")
+    assert str(caught.value).startswith("cannot resolve 'nowhere.invalid': ")
+    assert str(caught.value).endswith(" [resolve] http://nowhere.invalid/a.png")
