@@ -338,3 +338,22 @@ def test_warp_into_erodes_along_the_frame_edge_too():
     _, valid = warp_into(np.zeros((10, 12), np.uint8), similarity(1.0, 0.0), (10, 12))
     assert valid.sum() == (10 - 2 * EDGE_EROSION_PX) * (12 - 2 * EDGE_EROSION_PX)
     assert valid[EDGE_EROSION_PX : 10 - EDGE_EROSION_PX, EDGE_EROSION_PX : 12 - EDGE_EROSION_PX].all()
+
+
+def test_ratio_test_is_strict_and_keeps_exact_duplicates():
+    """As OpenCV's matcher: a nearest match exactly at the ratio fails, a zero-distance one passes."""
+    at_the_ratio = _ratio_test_matches(np.float32([[0, 0]]), np.float32([[3, 0], [0, 4]]), 0.75)
+    assert [indices.tolist() for indices in at_the_ratio] == [[], []]
+    duplicate = _ratio_test_matches(np.float32([[5, 5], [0, 0]]), np.float32([[9, 9], [0, 0], [1, 0]]), 0.75)
+    assert [indices.tolist() for indices in duplicate] == [[1], [1]]
+
+
+def test_correlation_without_contrast_or_cover_is_zero():
+    """Nothing to correlate reads as no correlation, so such a registration is refused, never accepted."""
+    original = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
+    flat = np.full((100, 120), 128, np.uint8)
+    placed = np.array([[1.0, 0.0, 50.0], [0.0, 1.0, 60.0]])
+    assert _correlation(original, flat, placed) == 0.0
+    assert _correlation(np.full_like(original, 90), original[:100, :120], placed) == 0.0
+    assert _correlation(original, original[:100, :120], np.array([[1.0, 0.0, 900.0], [0.0, 1.0, 0.0]])) == 0.0
+    assert _correlation(original, original[60:160, 50:170], placed) == pytest.approx(1.0)
