@@ -16,6 +16,7 @@ from eval.align import (
     _footprint_box,
     _ratio_test_matches,
     _refine_ecc,
+    _shrink,
     align,
     refusal_reasons,
     transform_rotation_deg,
@@ -357,3 +358,22 @@ def test_correlation_without_contrast_or_cover_is_zero():
     assert _correlation(np.full_like(original, 90), original[:100, :120], placed) == 0.0
     assert _correlation(original, original[:100, :120], np.array([[1.0, 0.0, 900.0], [0.0, 1.0, 0.0]])) == 0.0
     assert _correlation(original, original[60:160, 50:170], placed) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("flat_side", ["colorization", "original"])
+def test_a_featureless_image_is_refused_for_want_of_matches(astronaut, flat_side):
+    flat = np.full_like(astronaut, 128)
+    original, colorization = (gray_copy(astronaut), flat) if flat_side == "colorization" else (flat, astronaut)
+    result = align(original, colorization)
+    assert (result.accepted, result.reason) == (False, "only 0 feature matches (needs ≥ 3)")
+
+
+def test_shrink_caps_the_longest_side_and_never_enlarges():
+    gray = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)[:200, :500]
+    same, factor = _shrink(gray, 500)
+    assert same is gray and factor == 1.0
+    small, factor = _shrink(gray, 100)
+    assert factor == 0.2
+    np.testing.assert_array_equal(small, cv2.resize(gray, (100, 40), interpolation=cv2.INTER_AREA))
+    strip, _ = _shrink(np.zeros((3, 1000), np.uint8), 100)
+    assert strip.shape == (1, 100)  # never a side of zero pixels
