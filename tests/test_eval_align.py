@@ -9,6 +9,7 @@ from skimage.color import hsv2rgb, rgb2hsv
 import eval.align as eval_align
 from eval.align import (
     EDGE_EROSION_PX,
+    FOOTPRINT_MARGIN_PX,
     METHOD_FEATURES,
     METHOD_REFINED,
     AlignmentResult,
@@ -377,3 +378,23 @@ def test_shrink_caps_the_longest_side_and_never_enlarges():
     np.testing.assert_array_equal(small, cv2.resize(gray, (100, 40), interpolation=cv2.INTER_AREA))
     strip, _ = _shrink(np.zeros((3, 1000), np.uint8), 100)
     assert strip.shape == (1, 100)  # never a side of zero pixels
+
+
+def shift(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+
+
+@pytest.mark.parametrize(
+    ("transform", "box"),
+    [
+        # pixel areas run from -0.5 to size - 0.5: columns 49.5–169.5 and rows 59.5–159.5, then the margin
+        (shift(50, 60), (50 - 1 - FOOTPRINT_MARGIN_PX, 60 - 1 - FOOTPRINT_MARGIN_PX,
+                         170 + FOOTPRINT_MARGIN_PX, 160 + FOOTPRINT_MARGIN_PX)),
+        (shift(-30, 480), (0, 480 - 1 - FOOTPRINT_MARGIN_PX, 90 + FOOTPRINT_MARGIN_PX, 512)),  # clipped
+        (similarity(2.0, 0.0), (0, 0, 239 + FOOTPRINT_MARGIN_PX, 199 + FOOTPRINT_MARGIN_PX)),  # -1 to 239 and 199
+        (shift(900, 700), (511, 511, 512, 512)),  # wholly outside: one pixel, never an empty box
+        (shift(-900, -700), (0, 0, 1, 1)),
+    ],
+)
+def test_footprint_box_holds_the_placed_image_and_its_margin(transform, box):
+    assert _footprint_box(transform, (100, 120, 3), (512, 512)) == box
