@@ -398,3 +398,13 @@ def shift(dx: float, dy: float) -> np.ndarray:
 )
 def test_footprint_box_holds_the_placed_image_and_its_margin(transform, box):
     assert _footprint_box(transform, (100, 120, 3), (512, 512)) == box
+
+
+def test_footprint_box_of_a_turned_image_reaches_each_corner():
+    """Turned 30°, each corner of the image's pixel area is the extreme on some side of the box."""
+    transform = similarity(2.0, 30.0)
+    transform[:, 2] = (400, 300)
+    area = np.array([[-0.5, -0.5], [119.5, -0.5], [-0.5, 99.5], [119.5, 99.5]])
+    corners = area @ transform[:, :2].T + transform[:, 2]
+    low, high = np.floor(corners.min(axis=0)) - FOOTPRINT_MARGIN_PX, np.ceil(corners.max(axis=0)) + FOOTPRINT_MARGIN_PX
+    assert _footprint_box(transform, (100, 120), (1024, 1024)) == (*low.astype(int).tolist(), *high.astype(int).tolist())
