@@ -378,6 +378,7 @@ def test_shrink_caps_the_longest_side_and_never_enlarges():
     np.testing.assert_array_equal(small, cv2.resize(gray, (100, 40), interpolation=cv2.INTER_AREA))
     strip, _ = _shrink(np.zeros((3, 1000), np.uint8), 100)
     assert strip.shape == (1, 100)  # never a side of zero pixels
+    assert _shrink(np.zeros((1000, 3), np.uint8), 100)[0].shape == (100, 1)
 
 
 def shift(dx: float, dy: float) -> np.ndarray:
