@@ -8,11 +8,16 @@ from skimage.color import hsv2rgb, rgb2hsv
 
 import eval.align as eval_align
 from eval.align import (
+    EDGE_EROSION_PX,
+    FOOTPRINT_MARGIN_PX,
+    METHOD_FEATURES,
+    METHOD_REFINED,
     AlignmentResult,
     _correlation,
     _footprint_box,
     _ratio_test_matches,
     _refine_ecc,
+    _shrink,
     align,
     refusal_reasons,
     transform_rotation_deg,
@@ -122,8 +127,9 @@ def test_refusal_names_each_broken_rule(astronaut):
     human, _ = human_version(astronaut, 1.0, 0.0)
     result = align(gray_copy(astronaut), human, EvalSettings(min_inliers=100_000, min_correlation=1.0))
     assert not result.accepted
-    assert "RANSAC inliers (needs ≥ 100000)" in result.reason
-    assert "luminance correlation" in result.reason
+    inliers, correlation = result.reason.split("; ")
+    assert inliers.endswith("RANSAC inliers (needs ≥ 100000)")
+    assert correlation.startswith("luminance correlation") and correlation.endswith("(needs ≥ 1.0)")
 
 
 def test_large_images_are_matched_on_small_copies(astronaut):
@@ -132,6 +138,20 @@ def test_large_images_are_matched_on_small_copies(astronaut):
     result = align(gray_copy(big), human, EvalSettings(match_max_side=512))
     assert result.accepted, result.reason
     assert worst_error_px(result.transform, truth, human) <= 3.0  # 1 px of a copy a third the size
+
+
+def test_transform_record_rounds_and_names_the_direction():
+    transform = similarity(1.23456789, 3.3333333)
+    transform[:, 2] = (10.123456789123, -4.5)
+    record = AlignmentResult(accepted=True, transform=transform).transform_record()
+    assert record == {
+        "matrix": np.round(transform, 8).tolist(),
+        "maps": "colorization pixel (x, y) -> original pixel (x, y)",
+        "scale": 1.234568,
+        "rotation_deg": 3.333333,
+    }
+    assert record["matrix"][0][2] == 10.12345679
+    assert AlignmentResult(accepted=False, reason="refused").transform_record() is None
 
 
 def test_transform_record_is_json_ready(astronaut):
@@ -255,3 +275,137 @@ def test_ecc_on_the_cropped_original_refines_as_on_the_whole():
     assert _footprint_box(start, colorization.shape, original.shape) != (0, 0, 512, 512)  # it did crop
     np.testing.assert_allclose(refined, on_the_whole, atol=1e-3)
     assert np.abs(refined - start).max() > 0.1  # and it did refine
+
+
+# Feature matches on a 256-pixel grid of the coarse copies (feature_max_side=256 halves the 512-pixel astronaut).
+MATCH_GRID = np.array([[x, y] for x in np.linspace(20, 230, 6) for y in np.linspace(20, 230, 5)], np.float32)
+OFFSET_DIRECTIONS = np.array([[1, 0], [0, 1], [-1, 0], [0, -1], [0.6, 0.8]] * 2, np.float32)
+
+
+def align_with_matches(monkeypatch, source, target, **settings) -> AlignmentResult:
+    """``align`` of the astronaut onto itself, SIFT's matches replaced by the given coarse-copy points."""
+    monkeypatch.setattr(eval_align, "_match_features", lambda *_: (source.copy(), target.copy()))
+    photo = skimage.data.astronaut()
+    return align(gray_copy(photo), photo, EvalSettings(feature_max_side=256, **settings))
+
+
+@pytest.mark.parametrize(("threshold_px", "inliers"), [(3.0, 40), (10.0, 50)])
+def test_ransac_threshold_is_in_matching_copy_pixels(monkeypatch, threshold_px, inliers):
+    """Matches 4.5 coarse pixels (9 matching-copy pixels) off are outliers at 3 px and inliers at 10 px."""
+    source = np.vstack([MATCH_GRID, MATCH_GRID[:10], MATCH_GRID[10:20]])
+    target = np.vstack([MATCH_GRID, MATCH_GRID[:10] + 4.5 * OFFSET_DIRECTIONS, MATCH_GRID[10:20] + 0.7 * OFFSET_DIRECTIONS])
+    result = align_with_matches(monkeypatch, source, target, ransac_threshold_px=threshold_px)
+    assert (result.inliers, result.inlier_ratio) == (inliers, inliers / 50)
+
+
+def test_three_feature_matches_are_enough_to_try(monkeypatch):
+    two = align_with_matches(monkeypatch, MATCH_GRID[:2], MATCH_GRID[:2], min_inliers=3)
+    assert (two.accepted, two.reason) == (False, "only 2 feature matches (needs ≥ 3)")
+    three = align_with_matches(monkeypatch, MATCH_GRID[:3], MATCH_GRID[:3], min_inliers=3)
+    assert three.accepted, three.reason
+    assert three.inliers == 3
+
+
+@pytest.mark.parametrize(("refine_ecc", "method"), [(True, METHOD_REFINED), (False, METHOD_FEATURES)])
+def test_method_names_the_estimate_kept(monkeypatch, refine_ecc, method):
+    """ECC's refinement is kept, and named, when it raises the correlation; never when it is switched off."""
+    source = np.vstack([MATCH_GRID, MATCH_GRID[:10]])
+    target = np.vstack([MATCH_GRID, MATCH_GRID[:10] + 0.7 * OFFSET_DIRECTIONS])
+    result = align_with_matches(monkeypatch, source, target, refine_ecc=refine_ecc)
+    assert result.accepted, result.reason
+    assert result.method == method
+
+
+def test_ecc_that_lowers_the_correlation_is_dropped(monkeypatch):
+    """Exact matches of the photo onto itself: the features' estimate is already the best there is."""
+    result = align_with_matches(monkeypatch, MATCH_GRID, MATCH_GRID)
+    assert result.method == METHOD_FEATURES
+    np.testing.assert_allclose(result.transform, similarity(1.0, 0.0), atol=1e-9)
+    assert result.median_residual == pytest.approx(0.0, abs=1e-9)
+
+
+def test_warp_into_covers_the_image_less_its_edge():
+    image = np.full((20, 30, 3), 200, np.uint8)
+    shift = np.array([[1.0, 0.0, 5.0], [0.0, 1.0, 3.0]])
+    warped, valid = warp_into(image, shift, (40, 50))
+    expected = np.zeros((40, 50), bool)
+    expected[3 + EDGE_EROSION_PX : 23 - EDGE_EROSION_PX, 5 + EDGE_EROSION_PX : 35 - EDGE_EROSION_PX] = True
+    np.testing.assert_array_equal(valid, expected)
+    assert warped.shape == (40, 50, 3)
+    assert (warped[3:23, 5:35] == 200).all() and warped.sum() == 200 * 3 * 20 * 30  # the border is black
+
+
+def test_warp_into_erodes_along_the_frame_edge_too():
+    """Pixels at the frame's own edge are eroded as at the image's: interpolation there mixes in the border."""
+    _, valid = warp_into(np.zeros((10, 12), np.uint8), similarity(1.0, 0.0), (10, 12))
+    assert valid.sum() == (10 - 2 * EDGE_EROSION_PX) * (12 - 2 * EDGE_EROSION_PX)
+    assert valid[EDGE_EROSION_PX : 10 - EDGE_EROSION_PX, EDGE_EROSION_PX : 12 - EDGE_EROSION_PX].all()
+
+
+def test_ratio_test_is_strict_and_keeps_exact_duplicates():
+    """As OpenCV's matcher: a nearest match exactly at the ratio fails, a zero-distance one passes."""
+    at_the_ratio = _ratio_test_matches(np.float32([[0, 0]]), np.float32([[3, 0], [0, 4]]), 0.75)
+    assert [indices.tolist() for indices in at_the_ratio] == [[], []]
+    duplicate = _ratio_test_matches(np.float32([[5, 5], [0, 0]]), np.float32([[9, 9], [0, 0], [1, 0]]), 0.75)
+    assert [indices.tolist() for indices in duplicate] == [[1], [1]]
+
+
+def test_correlation_without_contrast_or_cover_is_zero():
+    """Nothing to correlate reads as no correlation, so such a registration is refused, never accepted."""
+    original = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
+    flat = np.full((100, 120), 128, np.uint8)
+    placed = np.array([[1.0, 0.0, 50.0], [0.0, 1.0, 60.0]])
+    assert _correlation(original, flat, placed) == 0.0
+    assert _correlation(np.full_like(original, 90), original[:100, :120], placed) == 0.0
+    assert _correlation(original, original[:100, :120], np.array([[1.0, 0.0, 900.0], [0.0, 1.0, 0.0]])) == 0.0
+    assert _correlation(original, original[60:160, 50:170], placed) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("flat_side", ["colorization", "original"])
+def test_a_featureless_image_is_refused_for_want_of_matches(astronaut, flat_side):
+    flat = np.full_like(astronaut, 128)
+    original, colorization = (gray_copy(astronaut), flat) if flat_side == "colorization" else (flat, astronaut)
+    result = align(original, colorization)
+    assert (result.accepted, result.reason) == (False, "only 0 feature matches (needs ≥ 3)")
+
+
+def test_shrink_caps_the_longest_side_and_never_enlarges():
+    gray = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)[:200, :500]
+    same, factor = _shrink(gray, 500)
+    assert same is gray and factor == 1.0
+    small, factor = _shrink(gray, 100)
+    assert factor == 0.2
+    np.testing.assert_array_equal(small, cv2.resize(gray, (100, 40), interpolation=cv2.INTER_AREA))
+    strip, _ = _shrink(np.zeros((3, 1000), np.uint8), 100)
+    assert strip.shape == (1, 100)  # never a side of zero pixels
+    assert _shrink(np.zeros((1000, 3), np.uint8), 100)[0].shape == (100, 1)
+
+
+def shift(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+
+
+@pytest.mark.parametrize(
+    ("transform", "box"),
+    [
+        # pixel areas run from -0.5 to size - 0.5: columns 49.5–169.5 and rows 59.5–159.5, then the margin
+        (shift(50, 60), (50 - 1 - FOOTPRINT_MARGIN_PX, 60 - 1 - FOOTPRINT_MARGIN_PX,
+                         170 + FOOTPRINT_MARGIN_PX, 160 + FOOTPRINT_MARGIN_PX)),
+        (shift(-30, 480), (0, 480 - 1 - FOOTPRINT_MARGIN_PX, 90 + FOOTPRINT_MARGIN_PX, 512)),  # clipped
+        (similarity(2.0, 0.0), (0, 0, 239 + FOOTPRINT_MARGIN_PX, 199 + FOOTPRINT_MARGIN_PX)),  # -1 to 239 and 199
+        (shift(900, 700), (511, 511, 512, 512)),  # wholly outside: one pixel, never an empty box
+        (shift(-900, -700), (0, 0, 1, 1)),
+    ],
+)
+def test_footprint_box_holds_the_placed_image_and_its_margin(transform, box):
+    assert _footprint_box(transform, (100, 120, 3), (512, 512)) == box
+
+
+def test_footprint_box_of_a_turned_image_reaches_each_corner():
+    """Turned 30°, each corner of the image's pixel area is the extreme on some side of the box."""
+    transform = similarity(2.0, 30.0)
+    transform[:, 2] = (400, 300)
+    area = np.array([[-0.5, -0.5], [119.5, -0.5], [-0.5, 99.5], [119.5, 99.5]])
+    corners = area @ transform[:, :2].T + transform[:, 2]
+    low, high = np.floor(corners.min(axis=0)) - FOOTPRINT_MARGIN_PX, np.ceil(corners.max(axis=0)) + FOOTPRINT_MARGIN_PX
+    assert _footprint_box(transform, (100, 120), (1024, 1024)) == (*low.astype(int).tolist(), *high.astype(int).tolist())
