@@ -369,6 +369,17 @@ def test_a_featureless_image_is_refused_for_want_of_matches(astronaut, flat_side
     assert (result.accepted, result.reason) == (False, "only 0 feature matches (needs ≥ 3)")
 
 
+def test_an_original_with_a_single_feature_is_refused_not_a_crash(astronaut):
+    # A bright spot with a dark notch beside it: SIFT finds one keypoint, too few for the ratio test's two
+    # nearest neighbours.
+    rows, cols = np.mgrid[:120, :120]
+    spot = 128 + 90 * np.exp(-((rows - 60) ** 2 + (cols - 60) ** 2) / 32) - 60 * np.exp(-((rows - 60) ** 2 + (cols - 65) ** 2) / 8)
+    original = np.repeat(np.clip(spot, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    assert len(cv2.SIFT_create().detect(original[..., 0], None)) == 1
+    result = align(original, astronaut)
+    assert (result.accepted, result.reason) == (False, "only 0 feature matches (needs ≥ 3)")
+
+
 def test_shrink_caps_the_longest_side_and_never_enlarges():
     gray = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)[:200, :500]
     same, factor = _shrink(gray, 500)
