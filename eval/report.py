@@ -11,6 +11,7 @@ where models share a name.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -297,7 +298,7 @@ KEY_CHARS = 16
 class _Gallery:
     """The gallery's posts (aligned ones, oldest first) with their thumbnails and numbers by model."""
 
-    posts: pd.DataFrame  # post_id, reddit_id, title, link, created, original, human
+    posts: pd.DataFrame  # post_id, reddit_id, title, permalink (Reddit's own, else None), created, key, original, human
     machines: dict[str, list[str | None]]  # model → thumbnail per post (None where it did not colorize it)
     values: dict[str, pd.DataFrame]  # model → posts × METRICS
     sources: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # thumbnail → (what, post id, image id)
@@ -310,8 +311,9 @@ class _Gallery:
             "post_id": first["post_id"].to_numpy(),
             "reddit_id": first["reddit_id"].to_numpy(),
             "title": [neutralise_bidi(title or "") for title in first["title"]],
-            "link": [reddit_link(permalink) for permalink in first["permalink"]],
+            "permalink": [permalink if reddit_link(permalink) else None for permalink in first["permalink"]],
             "created": [t.strftime("%Y-%m-%d") for t in first["created_utc"]],
+            "key": [str(key) for key in keys],
             "original": [f"images/{key}-original.jpg" for key in keys],
             "human": [f"images/{key}-human.jpg" for key in keys],
         })
@@ -377,43 +379,56 @@ class Thumbnails:
 
 GALLERY_DATA = "gallery-data.js"
 GALLERY_SCRIPT = "gallery.js"
-SIGNIFICANT_DIGITS = 6
-"""Digits the gallery's numbers keep: it shows three and sorts by these (metrics.csv has them all)."""
 
 
 def write_gallery(out_dir: Path, gallery: _Gallery, models: list[str]) -> None:
     """The gallery's data and the script that shows it as a sortable, filterable table a page at a time.
 
     The data is a script, not a JSON file, because a page opened from disk (file://) may not fetch
-    files; it holds one JSON text, which browsers parse faster than the same object as code.
+    files. At 50,000 posts parsing it is most of the page's opening, so it is shaped for the browser:
+    the texts are one JSON text in a string literal that needs almost no escapes, and every metric
+    value is in one base64 string of little-endian float32 (``gallery_values``), which the page views
+    as a Float32Array without parsing a number. Links and thumbnail paths are rebuilt by the page:
+    a post carries its Reddit permalink and its thumbnails' key, a machine thumbnail its key.
     """
     posts = gallery.posts
-    data = {
+    valued = [model for model in models if model in gallery.values]
+    texts = {
         "models": models,
         "metrics": [{"name": name, "label": info.label, "better": info.better} for name, info in METRICS.items()],
-        "posts": {column: posts[column].tolist() for column in ("reddit_id", "title", "link", "created", "original",
-                                                                 "human")},
-        "machines": {model: gallery.machines[model] for model in models if model in gallery.machines},
-        "values": {model: {name: _significant(values[name].to_numpy()) for name in METRICS}
-                   for model, values in gallery.values.items() if model in models},
+        "posts": {column: posts[column].tolist() for column in ("reddit_id", "title", "permalink", "created", "key")},
+        "machines": {model: [_thumbnail_key(name) for name in gallery.machines[model]]
+                     for model in models if model in gallery.machines},
+        "valued": valued,
     }
-    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    write_file(out_dir / GALLERY_DATA, f"window.colorbotGallery = JSON.parse({json.dumps(text)});\n")
+    text = json.dumps(texts, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    values = base64.b64encode(gallery_values(gallery, valued)).decode("ascii")
+    write_file(out_dir / GALLERY_DATA, f"window.colorbotGallery = {{texts: JSON.parse({_quoted(text)}),\n"
+                                       f"  values: \"{values}\"}};\n")
     write_file(out_dir / GALLERY_SCRIPT, (resources.files("eval") / "templates" / GALLERY_SCRIPT).read_bytes())
 
 
-def _significant(values: np.ndarray) -> list[float | None]:
-    """``values`` to ``SIGNIFICANT_DIGITS`` digits, None where not finite."""
-    finite = np.isfinite(values)
-    magnitude = np.floor(np.log10(np.abs(np.where(finite & (values != 0), values, 1.0))))
-    decimals = np.minimum(SIGNIFICANT_DIGITS - 1 - magnitude, 22)  # 10 ** 22 is the last exact power
-    with np.errstate(invalid="ignore", over="ignore"):
-        # Dividing by an exact power of ten gives the double nearest the decimal, whose repr is short.
-        rounded = np.where(decimals >= 0, np.round(values * 10.0 ** decimals) / 10.0 ** decimals,
-                           np.round(values / 10.0 ** -decimals) * 10.0 ** -decimals)
-    out = rounded.astype(object)
-    out[~finite] = None
-    return out.tolist()
+def gallery_values(gallery: _Gallery, models: list[str]) -> bytes:
+    """Every model's metrics as little-endian float32, model by model, metric by metric (in the order
+    of ``METRICS``), a value per post; NaN where a number is missing or not finite. float32 keeps
+    7 significant digits, more than enough to sort by: the page shows 3."""
+    columns = [gallery.values[model][name].to_numpy(np.float64) for model in models for name in METRICS]
+    values = np.stack(columns) if columns else np.zeros((0, len(gallery.posts)))
+    return np.where(np.isfinite(values), values, np.nan).astype("<f4").tobytes()
+
+
+def _thumbnail_key(name: str | None) -> str | None:
+    """``images/KEY.jpg`` → ``KEY`` (the page puts the rest back)."""
+    return name.removeprefix("images/").removesuffix(".jpg") if name else None
+
+
+_JS_STRING_ESCAPES = {"\\": "\\\\", "'": "\\'", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _quoted(text: str) -> str:
+    """A JSON text as a single-quoted JavaScript string: JSON's own quotes need no escape there, so the
+    browser reads the literal on its fast path (JSON has already escaped every control character)."""
+    return "'" + re.sub(r"[\\'\u2028\u2029]", lambda match: _JS_STRING_ESCAPES[match.group()], text) + "'"
 
 
 def thumbnail(rgb: np.ndarray, image_dir: Path, name: str) -> str:

@@ -4,12 +4,13 @@
  * so nothing in the data can become markup or a link elsewhere than Reddit. */
 (function () {
   "use strict";
-  var data = window.colorbotGallery;
+  var loaded = window.colorbotGallery;
   var table = document.getElementById("gallery");
-  if (!data || !table) { return; }
-  var body = table.tBodies[0];
+  if (!loaded || !table) { return; }
+  var data = loaded.texts, body = table.tBodies[0];
   var posts = data.posts, count = posts.reddit_id.length, models = data.models;
-  var REDDIT = /^https:\/\/www\.reddit\.com\/(?:r|user)\//;
+  var PERMALINK = /^\/(?:r|user)\//;
+  var values = metricValues(loaded.values);
   var CAPTION = [["score", "score"], ["uv_error", "UV"], ["delta_e_2000", "ΔE"], ["psnr", "PSNR"],
                  ["ssim", "SSIM"], ["auc", "AuC"], ["saturation_ratio", "sat. ratio"]];
   var controls = {
@@ -23,19 +24,48 @@
     count: document.getElementById("gallery-count")
   };
   var state = { key: "", descending: false, page: 0, shown: [] };
-  var columns = {};
 
+  function metricValues(base64) {
+    // One Float32Array view per model and metric over the decoded bytes, NaN where missing: no
+    // number is parsed, and sorting compares plain numbers. float32 keeps about 7 significant
+    // digits; the page shows 3.
+    var bytes = Uint8Array.fromBase64 ? Uint8Array.fromBase64(base64) : bytesOf(atob(base64));
+    var all = littleEndian() ? new Float32Array(bytes.buffer) : fromLittleEndian(bytes), byModel = {};
+    data.valued.forEach(function (model, m) {
+      byModel[model] = {};
+      data.metrics.forEach(function (metric, k) {
+        var start = (m * data.metrics.length + k) * count;
+        byModel[model][metric.name] = all.subarray(start, start + count);
+      });
+    });
+    return byModel;
+  }
+
+  function bytesOf(binary) {
+    var bytes = new Uint8Array(binary.length);
+    for (var b = 0; b < binary.length; b++) { bytes[b] = binary.charCodeAt(b); }
+    return bytes;
+  }
+
+  function littleEndian() { return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1; }
+
+  function fromLittleEndian(bytes) {
+    var view = new DataView(bytes.buffer), out = new Float32Array(bytes.length / 4);
+    for (var i = 0; i < out.length; i++) { out[i] = view.getFloat32(4 * i, true); }
+    return out;
+  }
+
+  var missing = null;
   function metricColumn(key) {
-    // A Float64Array per "model|metric", NaN where missing: sorting compares numbers, not objects.
-    if (!columns[key]) {
-      var parts = key.split("|"), values = (data.values[parts[0]] || {})[parts[1]], column = new Float64Array(count);
-      for (var i = 0; i < count; i++) {
-        var v = values ? values[i] : null;
-        column[i] = (typeof v === "number") ? v : NaN;
-      }
-      columns[key] = column;
-    }
-    return columns[key];
+    var parts = key.split("|"), column = (values[parts[0]] || {})[parts[1]];
+    if (column) { return column; }
+    if (!missing) { missing = new Float32Array(count).fill(NaN); }
+    return missing;
+  }
+
+  function machine(model, i) {
+    var keys = data.machines[model], key = keys && keys[i];
+    return key ? "images/" + key + ".jpg" : null;
   }
 
   function ordered() {
@@ -54,7 +84,7 @@
 
   function passes(i) {
     var model = controls.model.value, from = controls.from.value, to = controls.to.value, created = posts.created[i];
-    if (model && !(data.machines[model] && data.machines[model][i])) { return false; }
+    if (model && !machine(model, i)) { return false; }
     return !(from && created < from) && !(to && created > to);
   }
 
@@ -74,7 +104,7 @@
   }
 
   function number(value) {
-    if (typeof value !== "number") { return "–"; }
+    if (typeof value !== "number" || value !== value) { return "–"; }
     return Math.abs(value) < 1000 ? String(Number(value.toPrecision(3))) : value.toFixed(0);
   }
 
@@ -91,36 +121,34 @@
   }
 
   function postCell(i) {
-    var id = posts.reddit_id[i], link = posts.link[i], name;
-    if (typeof link === "string" && REDDIT.test(link)) {
+    var id = posts.reddit_id[i], permalink = posts.permalink[i], name;
+    if (typeof permalink === "string" && PERMALINK.test(permalink)) {
       name = element("a", id);
-      name.href = link;
+      name.href = "https://www.reddit.com" + permalink;
     } else {
       name = document.createTextNode(id);
     }
-    return figure(posts.original[i], "original of " + id,
+    return figure("images/" + posts.key[i] + "-original.jpg", "original of " + id,
                   [name, document.createTextNode(" · " + posts.created[i]), element("br"),
                    document.createTextNode(posts.title[i])]);
   }
 
   function modelCell(model, i) {
-    var cell = element("td"), thumbnail = data.machines[model] && data.machines[model][i];
+    var cell = element("td"), thumbnail = machine(model, i);
     if (!thumbnail) { return cell; }
-    var values = data.values[model] || {};
     var text = CAPTION.map(function (pair) {
-      return pair[1] + " " + number(values[pair[0]] ? values[pair[0]][i] : null);
+      return pair[1] + " " + number(metricColumn(model + "|" + pair[0])[i]);
     }).join(" · ");
     cell.appendChild(figure(thumbnail, model + " colorization of " + posts.reddit_id[i], [document.createTextNode(text)]));
     return cell;
   }
 
   function humanCell(i) {
-    var chroma = null;
-    for (var m = 0; m < models.length && chroma === null; m++) {
-      var values = data.values[models[m]];
-      if (values && data.machines[models[m]] && data.machines[models[m]][i]) { chroma = values.chroma_human[i]; }
+    var chroma = NaN;
+    for (var m = 0; m < models.length && chroma !== chroma; m++) {
+      if (values[models[m]] && machine(models[m], i)) { chroma = values[models[m]].chroma_human[i]; }
     }
-    return figure(posts.human[i], "human colorization of " + posts.reddit_id[i],
+    return figure("images/" + posts.key[i] + "-human.jpg", "human colorization of " + posts.reddit_id[i],
                   [document.createTextNode("human chroma " + number(chroma))]);
   }
 
