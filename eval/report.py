@@ -12,6 +12,7 @@ where models share a name.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -228,7 +229,7 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
     Numbers come from two queries over stored rows (no image is read for them); an image is read
     only for a thumbnail that is not in ``image_dir`` yet.
     """
-    rows = _frame(session.execute(_filtered(
+    rows = _frame(session.connection().execute(_filtered(
         select(Colorization.id.label("colorization_id"), Post.id.label("post_id"), Post.reddit_id,
                Post.created_utc, Post.permalink, Post.title, Model.id.label("model_id"), Model.name.label("model_name"),
                Model.version.label("model_version"), Model.identity_sha256.label("model_identity"),
@@ -262,7 +263,7 @@ def _metric_values(session: Session, filters: ReportFilter) -> pd.DataFrame:
     Pivoted by the database (one row per colorization, not one per metric), which at thousands of
     posts takes a fifth of the time of pivoting the metric rows in pandas."""
     by_name = [func.max(case((Metric.name == name, Metric.value))).label(name) for name in METRICS]
-    stored = session.execute(_filtered(
+    stored = session.connection().execute(_filtered(
         select(Metric.colorization_id, *by_name)
         .join(Colorization, Metric.colorization_id == Colorization.id)
         .join(Post, Colorization.post_id == Post.id)
@@ -273,7 +274,9 @@ def _metric_values(session: Session, filters: ReportFilter) -> pd.DataFrame:
 
 def _frame(result, columns: list[str]) -> pd.DataFrame:
     """A query's rows as a frame. As plain tuples: pandas probes each SQLAlchemy ``Row`` for
-    attributes it lacks, which took a third of a 5,000-post report's reading."""
+    attributes it lacks, which took a third of a 5,000-post report's reading. The queries run on the
+    session's connection: they select columns, not objects, and the ORM's row loading for them cost
+    as much again."""
     return pd.DataFrame([tuple(row) for row in result], columns=columns)
 
 
@@ -385,26 +388,27 @@ def write_gallery(out_dir: Path, gallery: _Gallery, models: list[str]) -> None:
     """The gallery's data and the script that shows it as a sortable, filterable table a page at a time.
 
     The data is a script, not a JSON file, because a page opened from disk (file://) may not fetch
-    files. At 50,000 posts parsing it is most of the page's opening, so it is shaped for the browser:
-    the texts are one JSON text in a string literal that needs almost no escapes, and every metric
-    value is in one base64 string of little-endian float32 (``gallery_values``), which the page views
-    as a Float32Array without parsing a number. Links and thumbnail paths are rebuilt by the page:
-    a post carries its Reddit permalink and its thumbnails' key, a machine thumbnail its key.
+    files. At 50,000 posts reading that file is most of the page's opening, so it holds two short
+    base64 strings of gzip: the texts as one JSON text, and every metric value as little-endian
+    float32 (``gallery_values``), which the page views as a Float32Array without parsing a number.
+    Links and thumbnail paths are rebuilt by the page: a post carries its Reddit permalink and its
+    thumbnails' key, a machine thumbnail its key; dates and keys come as fixed-width columns.
     """
     posts = gallery.posts
     valued = [model for model in models if model in gallery.values]
     texts = {
         "models": models,
         "metrics": [{"name": name, "label": info.label, "better": info.better} for name, info in METRICS.items()],
-        "posts": {column: posts[column].tolist() for column in ("reddit_id", "title", "permalink", "created", "key")},
-        "machines": {model: [_thumbnail_key(name) for name in gallery.machines[model]]
-                     for model in models if model in gallery.machines},
+        "posts": {**{column: posts[column].tolist() for column in ("reddit_id", "title", "permalink")},
+                  "created": _fixed_width(posts["created"], DATE_CHARS), "key": _fixed_width(posts["key"], KEY_CHARS)},
+        "machines": {model: _fixed_width([_thumbnail_key(name) or "-" * KEY_CHARS for name in gallery.machines[model]],
+                                         KEY_CHARS) for model in models if model in gallery.machines},
+        "widths": {"created": DATE_CHARS, "key": KEY_CHARS},
         "valued": valued,
     }
-    text = json.dumps(texts, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    values = base64.b64encode(gallery_values(gallery, valued)).decode("ascii")
-    write_file(out_dir / GALLERY_DATA, f"window.colorbotGallery = {{texts: JSON.parse({_quoted(text)}),\n"
-                                       f"  values: \"{values}\"}};\n")
+    text = json.dumps(texts, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    write_file(out_dir / GALLERY_DATA, f'window.colorbotGallery = {{texts: "{_packed(text)}",\n'
+                                       f'  values: "{_packed(gallery_values(gallery, valued))}"}};\n')
     write_file(out_dir / GALLERY_SCRIPT, (resources.files("eval") / "templates" / GALLERY_SCRIPT).read_bytes())
 
 
@@ -417,18 +421,27 @@ def gallery_values(gallery: _Gallery, models: list[str]) -> bytes:
     return np.where(np.isfinite(values), values, np.nan).astype("<f4").tobytes()
 
 
+def _packed(data: bytes) -> str:
+    """gzip (no timestamp: the same gallery gives the same file) in base64, which needs no escape in
+    a JavaScript string; the page inflates it with the browser's own DecompressionStream."""
+    return base64.b64encode(gzip.compress(data, compresslevel=6, mtime=0)).decode("ascii")
+
+
+DATE_CHARS = len("2024-05-01")
+
+
+def _fixed_width(texts, width: int) -> str:
+    """Texts of one width as one string, which the page slices (``-`` × width: none). A column of
+    50,000 short strings costs the browser far more to parse than one long string."""
+    joined = "".join(texts)
+    if len(joined) != width * len(texts):
+        raise ValueError(f"gallery texts are not all {width} characters wide")
+    return joined
+
+
 def _thumbnail_key(name: str | None) -> str | None:
     """``images/KEY.jpg`` → ``KEY`` (the page puts the rest back)."""
     return name.removeprefix("images/").removesuffix(".jpg") if name else None
-
-
-_JS_STRING_ESCAPES = {"\\": "\\\\", "'": "\\'", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def _quoted(text: str) -> str:
-    """A JSON text as a single-quoted JavaScript string: JSON's own quotes need no escape there, so the
-    browser reads the literal on its fast path (JSON has already escaped every control character)."""
-    return "'" + re.sub(r"[\\'\u2028\u2029]", lambda match: _JS_STRING_ESCAPES[match.group()], text) + "'"
 
 
 def thumbnail(rgb: np.ndarray, image_dir: Path, name: str) -> str:
@@ -463,13 +476,18 @@ def _rankings(table: pd.DataFrame, metric: str, higher_is_better: bool) -> dict[
     return rankings
 
 
+PLOT_MARGINS = {"left": 0.12, "right": 0.98, "top": 0.96, "bottom": 0.16}
+"""Fixed room for the axis labels: constrained layout measured every label anew on every report,
+a third of the plots' time (the dates' rotation makes its own room, see ``autofmt_xdate``)."""
+
+
 def _plot(table: pd.DataFrame, plot_dir: Path) -> dict[str, str]:
     """Distributions of UV error and saturation ratio per model, and UV error over time."""
     measured = table[table["aligned"].astype(bool)]
     plots = {}
     for metric in ("uv_error", "saturation_ratio"):
-        figure = Figure(figsize=(6, 3.2), layout="constrained")
-        axes = figure.subplots()
+        figure = Figure(figsize=(6, 3.2))
+        axes = figure.subplots(gridspec_kw=PLOT_MARGINS)
         for model, rows in measured.groupby("model"):
             values = rows[metric].dropna()
             if len(values):
@@ -479,8 +497,8 @@ def _plot(table: pd.DataFrame, plot_dir: Path) -> dict[str, str]:
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize="small")
         plots[metric] = _save(figure, plot_dir / f"{metric}.png")
-    figure = Figure(figsize=(6, 3.2), layout="constrained")
-    axes = figure.subplots()
+    figure = Figure(figsize=(6, 3.2))
+    axes = figure.subplots(gridspec_kw=PLOT_MARGINS)
     for model, rows in measured.groupby("model"):
         by_day = rows.assign(day=pd.to_datetime(rows["created_utc"]).dt.floor("D")).groupby("day")["uv_error"].mean()
         axes.plot(by_day.index, by_day.to_numpy(), marker="o", label=str(model))
