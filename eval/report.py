@@ -277,7 +277,7 @@ def _frame(result, columns: list[str]) -> pd.DataFrame:
     attributes it lacks, which took a third of a 5,000-post report's reading. The queries run on the
     session's connection: they select columns, not objects, and the ORM's row loading for them cost
     as much again."""
-    return pd.DataFrame([tuple(row) for row in result], columns=columns)
+    return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=columns)
 
 
 def _post_image_keys(session: Session, filters: ReportFilter) -> dict[int, str]:
