@@ -388,9 +388,9 @@ def write_gallery(out_dir: Path, gallery: _Gallery, models: list[str]) -> None:
     """The gallery's data and the script that shows it as a sortable, filterable table a page at a time.
 
     The data is a script, not a JSON file, because a page opened from disk (file://) may not fetch
-    files. At 50,000 posts reading that file is most of the page's opening, so it holds two short
-    base64 strings of gzip: the texts as one JSON text, and every metric value as little-endian
-    float32 (``gallery_values``), which the page views as a Float32Array without parsing a number.
+    files. At 50,000 posts reading that file is most of the page's opening, so it holds two base64
+    strings of gzip: the texts as one JSON text, and every metric value as little-endian float32
+    (``gallery_values``), which the page views as a Float32Array without parsing a number.
     Links and thumbnail paths are rebuilt by the page: a post carries its Reddit permalink and its
     thumbnails' key, a machine thumbnail its key; dates and keys come as fixed-width columns.
     """
@@ -430,7 +430,7 @@ def _packed(data: bytes) -> str:
 DATE_CHARS = len("2024-05-01")
 
 
-def _fixed_width(texts, width: int) -> str:
+def _fixed_width(texts: list[str] | pd.Series, width: int) -> str:
     """Texts of one width as one string, which the page slices (``-`` × width: none). A column of
     50,000 short strings costs the browser far more to parse than one long string."""
     joined = "".join(texts)
