@@ -36,6 +36,10 @@ rerun, then 50 new posts), twice, interleaved, load average falling from 7.8 to 
     baf77d1   unchanged 14.5 s, after 50 new 15.7 s;  again: 8.5 s, 10.5 s
     gallery19 unchanged 13.7 s, after 50 new 15.4 s;  again: 5.1 s,  5.1 s
 
+and a third pair at load average 4.5-4.7, this branch first: gallery19 4.1 s and 5.0 s, baf77d1
+7.5 s and 7.4 s. Under this load neither meets 5 s with margin; on an idle machine these figures
+would be a fraction (the lead's 5.19 s for baf77d1 was measured under lighter load), not re-measured.
+
 The lead's earlier run under lighter load had 5.19 s after 50 new posts; what this branch removed
 from every run: the plots' constrained layout (half their drawing), the ORM's row loading of the two
 big queries, and the second bootstrap draw (the leaderboard's and the ratio's intervals drew the same
