@@ -11,6 +11,8 @@ where models share a name.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import io
 import json
@@ -227,7 +229,7 @@ def _collect(session: Session, filters: ReportFilter, image_dir: Path):
     Numbers come from two queries over stored rows (no image is read for them); an image is read
     only for a thumbnail that is not in ``image_dir`` yet.
     """
-    rows = _frame(session.execute(_filtered(
+    rows = _frame(session.connection().execute(_filtered(
         select(Colorization.id.label("colorization_id"), Post.id.label("post_id"), Post.reddit_id,
                Post.created_utc, Post.permalink, Post.title, Model.id.label("model_id"), Model.name.label("model_name"),
                Model.version.label("model_version"), Model.identity_sha256.label("model_identity"),
@@ -261,7 +263,7 @@ def _metric_values(session: Session, filters: ReportFilter) -> pd.DataFrame:
     Pivoted by the database (one row per colorization, not one per metric), which at thousands of
     posts takes a fifth of the time of pivoting the metric rows in pandas."""
     by_name = [func.max(case((Metric.name == name, Metric.value))).label(name) for name in METRICS]
-    stored = session.execute(_filtered(
+    stored = session.connection().execute(_filtered(
         select(Metric.colorization_id, *by_name)
         .join(Colorization, Metric.colorization_id == Colorization.id)
         .join(Post, Colorization.post_id == Post.id)
@@ -272,8 +274,10 @@ def _metric_values(session: Session, filters: ReportFilter) -> pd.DataFrame:
 
 def _frame(result, columns: list[str]) -> pd.DataFrame:
     """A query's rows as a frame. As plain tuples: pandas probes each SQLAlchemy ``Row`` for
-    attributes it lacks, which took a third of a 5,000-post report's reading."""
-    return pd.DataFrame([tuple(row) for row in result], columns=columns)
+    attributes it lacks, which took a third of a 5,000-post report's reading. The queries run on the
+    session's connection: they select columns, not objects, and the ORM's row loading for them cost
+    as much again."""
+    return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=columns)
 
 
 def _post_image_keys(session: Session, filters: ReportFilter) -> dict[int, str]:
@@ -297,7 +301,7 @@ KEY_CHARS = 16
 class _Gallery:
     """The gallery's posts (aligned ones, oldest first) with their thumbnails and numbers by model."""
 
-    posts: pd.DataFrame  # post_id, reddit_id, title, link, created, original, human
+    posts: pd.DataFrame  # post_id, reddit_id, title, permalink (Reddit's own, else None), created, key, original, human
     machines: dict[str, list[str | None]]  # model → thumbnail per post (None where it did not colorize it)
     values: dict[str, pd.DataFrame]  # model → posts × METRICS
     sources: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # thumbnail → (what, post id, image id)
@@ -310,8 +314,9 @@ class _Gallery:
             "post_id": first["post_id"].to_numpy(),
             "reddit_id": first["reddit_id"].to_numpy(),
             "title": [neutralise_bidi(title or "") for title in first["title"]],
-            "link": [reddit_link(permalink) for permalink in first["permalink"]],
+            "permalink": [permalink if reddit_link(permalink) else None for permalink in first["permalink"]],
             "created": [t.strftime("%Y-%m-%d") for t in first["created_utc"]],
+            "key": [str(key) for key in keys],
             "original": [f"images/{key}-original.jpg" for key in keys],
             "human": [f"images/{key}-human.jpg" for key in keys],
         })
@@ -377,43 +382,66 @@ class Thumbnails:
 
 GALLERY_DATA = "gallery-data.js"
 GALLERY_SCRIPT = "gallery.js"
-SIGNIFICANT_DIGITS = 6
-"""Digits the gallery's numbers keep: it shows three and sorts by these (metrics.csv has them all)."""
 
 
 def write_gallery(out_dir: Path, gallery: _Gallery, models: list[str]) -> None:
     """The gallery's data and the script that shows it as a sortable, filterable table a page at a time.
 
     The data is a script, not a JSON file, because a page opened from disk (file://) may not fetch
-    files; it holds one JSON text, which browsers parse faster than the same object as code.
+    files. At 50,000 posts reading that file is most of the page's opening, so it holds two base64
+    strings of gzip: the texts as one JSON text, and every metric value as little-endian float32
+    (``gallery_values``), which the page views as a Float32Array without parsing a number.
+    Links and thumbnail paths are rebuilt by the page: a post carries its Reddit permalink and its
+    thumbnails' key, a machine thumbnail its key; dates and keys come as fixed-width columns.
     """
     posts = gallery.posts
-    data = {
+    valued = [model for model in models if model in gallery.values]
+    texts = {
         "models": models,
         "metrics": [{"name": name, "label": info.label, "better": info.better} for name, info in METRICS.items()],
-        "posts": {column: posts[column].tolist() for column in ("reddit_id", "title", "link", "created", "original",
-                                                                 "human")},
-        "machines": {model: gallery.machines[model] for model in models if model in gallery.machines},
-        "values": {model: {name: _significant(values[name].to_numpy()) for name in METRICS}
-                   for model, values in gallery.values.items() if model in models},
+        "posts": {**{column: posts[column].tolist() for column in ("reddit_id", "title", "permalink")},
+                  "created": _fixed_width(posts["created"], DATE_CHARS), "key": _fixed_width(posts["key"], KEY_CHARS)},
+        "machines": {model: _fixed_width([_thumbnail_key(name) or "-" * KEY_CHARS for name in gallery.machines[model]],
+                                         KEY_CHARS) for model in models if model in gallery.machines},
+        "widths": {"created": DATE_CHARS, "key": KEY_CHARS},
+        "valued": valued,
     }
-    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    write_file(out_dir / GALLERY_DATA, f"window.colorbotGallery = JSON.parse({json.dumps(text)});\n")
+    text = json.dumps(texts, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    write_file(out_dir / GALLERY_DATA, f'window.colorbotGallery = {{texts: "{_packed(text)}",\n'
+                                       f'  values: "{_packed(gallery_values(gallery, valued))}"}};\n')
     write_file(out_dir / GALLERY_SCRIPT, (resources.files("eval") / "templates" / GALLERY_SCRIPT).read_bytes())
 
 
-def _significant(values: np.ndarray) -> list[float | None]:
-    """``values`` to ``SIGNIFICANT_DIGITS`` digits, None where not finite."""
-    finite = np.isfinite(values)
-    magnitude = np.floor(np.log10(np.abs(np.where(finite & (values != 0), values, 1.0))))
-    decimals = np.minimum(SIGNIFICANT_DIGITS - 1 - magnitude, 22)  # 10 ** 22 is the last exact power
-    with np.errstate(invalid="ignore", over="ignore"):
-        # Dividing by an exact power of ten gives the double nearest the decimal, whose repr is short.
-        rounded = np.where(decimals >= 0, np.round(values * 10.0 ** decimals) / 10.0 ** decimals,
-                           np.round(values / 10.0 ** -decimals) * 10.0 ** -decimals)
-    out = rounded.astype(object)
-    out[~finite] = None
-    return out.tolist()
+def gallery_values(gallery: _Gallery, models: list[str]) -> bytes:
+    """Every model's metrics as little-endian float32, model by model, metric by metric (in the order
+    of ``METRICS``), a value per post; NaN where a number is missing or not finite. float32 keeps
+    7 significant digits, more than enough to sort by: the page shows 3."""
+    columns = [gallery.values[model][name].to_numpy(np.float64) for model in models for name in METRICS]
+    values = np.stack(columns) if columns else np.zeros((0, len(gallery.posts)))
+    return np.where(np.isfinite(values), values, np.nan).astype("<f4").tobytes()
+
+
+def _packed(data: bytes) -> str:
+    """gzip (no timestamp: the same gallery gives the same file) in base64, which needs no escape in
+    a JavaScript string; the page inflates it with the browser's own DecompressionStream."""
+    return base64.b64encode(gzip.compress(data, compresslevel=6, mtime=0)).decode("ascii")
+
+
+DATE_CHARS = len("2024-05-01")
+
+
+def _fixed_width(texts: list[str] | pd.Series, width: int) -> str:
+    """Texts of one width as one string, which the page slices (``-`` × width: none). A column of
+    50,000 short strings costs the browser far more to parse than one long string."""
+    joined = "".join(texts)
+    if len(joined) != width * len(texts):
+        raise ValueError(f"gallery texts are not all {width} characters wide")
+    return joined
+
+
+def _thumbnail_key(name: str | None) -> str | None:
+    """``images/KEY.jpg`` → ``KEY`` (the page puts the rest back)."""
+    return name.removeprefix("images/").removesuffix(".jpg") if name else None
 
 
 def thumbnail(rgb: np.ndarray, image_dir: Path, name: str) -> str:
@@ -448,13 +476,18 @@ def _rankings(table: pd.DataFrame, metric: str, higher_is_better: bool) -> dict[
     return rankings
 
 
+PLOT_MARGINS = {"left": 0.12, "right": 0.98, "top": 0.96, "bottom": 0.16}
+"""Fixed room for the axis labels: constrained layout measured every label anew on every report,
+a third of the plots' time (the dates' rotation makes its own room, see ``autofmt_xdate``)."""
+
+
 def _plot(table: pd.DataFrame, plot_dir: Path) -> dict[str, str]:
     """Distributions of UV error and saturation ratio per model, and UV error over time."""
     measured = table[table["aligned"].astype(bool)]
     plots = {}
     for metric in ("uv_error", "saturation_ratio"):
-        figure = Figure(figsize=(6, 3.2), layout="constrained")
-        axes = figure.subplots()
+        figure = Figure(figsize=(6, 3.2))
+        axes = figure.subplots(gridspec_kw=PLOT_MARGINS)
         for model, rows in measured.groupby("model"):
             values = rows[metric].dropna()
             if len(values):
@@ -464,8 +497,8 @@ def _plot(table: pd.DataFrame, plot_dir: Path) -> dict[str, str]:
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize="small")
         plots[metric] = _save(figure, plot_dir / f"{metric}.png")
-    figure = Figure(figsize=(6, 3.2), layout="constrained")
-    axes = figure.subplots()
+    figure = Figure(figsize=(6, 3.2))
+    axes = figure.subplots(gridspec_kw=PLOT_MARGINS)
     for model, rows in measured.groupby("model"):
         by_day = rows.assign(day=pd.to_datetime(rows["created_utc"]).dt.floor("D")).groupby("day")["uv_error"].mean()
         axes.plot(by_day.index, by_day.to_numpy(), marker="o", label=str(model))

@@ -51,6 +51,19 @@ def test_bootstrap_is_the_plain_resampled_mean_in_any_chunking(monkeypatch):
     np.testing.assert_allclose(replicates, expected, rtol=1e-12)
 
 
+def test_a_bootstrap_of_as_many_posts_reuses_the_last_draw_and_gives_what_a_fresh_draw_gives(monkeypatch):
+    monkeypatch.setattr(leaderboard, "_CHUNK_ENTRIES", 37 * 7)  # the kept draw is handed out in chunks too
+    leaderboard._cached_counts.clear()
+    first, second = np.random.default_rng(0).normal(size=(2, 37, 2))
+    bootstrap_ratios(first, np.ones_like(first), resamples=300, seed=5)
+    assert list(leaderboard._cached_counts) == [(37, 300, 5)], "the draw is kept for the next bootstrap"
+    for seed in (5, 6):  # the kept draw, then another seed's own
+        expected = second[np.random.default_rng(seed).integers(0, 37, size=(300, 37))].mean(axis=1)
+        replicates = bootstrap_ratios(second, np.ones_like(second), resamples=300, seed=seed)
+        np.testing.assert_allclose(replicates, expected, rtol=1e-12)
+    assert list(leaderboard._cached_counts) == [(37, 300, 6)], "only the last draw is kept"
+
+
 def test_every_model_is_averaged_over_the_same_resample_of_posts():
     gray = np.random.default_rng(1).uniform(size=50)
     scores = pd.DataFrame({"gray": gray, "better": gray + 0.1})

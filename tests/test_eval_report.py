@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import base64
+import gzip
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -90,11 +93,30 @@ def test_report_folder_is_complete(report):
 
 
 def gallery_data(folder: Path) -> dict:
-    """What gallery-data.js gives the page: one JSON text, parsed by the browser."""
-    text = (folder / "gallery-data.js").read_text(encoding="utf-8")
-    prefix, suffix = "window.colorbotGallery = JSON.parse(", ");\n"
-    assert text.startswith(prefix) and text.endswith(suffix)
-    return json.loads(json.loads(text[len(prefix):-len(suffix)]))
+    """What gallery-data.js gives the page, decoded as gallery.js decodes it: links and thumbnail paths
+    rebuilt from permalinks and keys, every metric from the float32 bytes (None where NaN)."""
+    text = (folder / "gallery-data.js").read_text(encoding="ascii")
+    found = re.fullmatch(r'window\.colorbotGallery = \{texts: "([A-Za-z0-9+/=]*)",\n  values: "([A-Za-z0-9+/=]*)"\};\n', text)
+    assert found, text[:200]
+    texts, values = (gzip.decompress(base64.b64decode(packed)) for packed in found.groups())
+    data = json.loads(texts.decode("utf-8"))
+    posts, count, widths = data["posts"], len(data["posts"]["reddit_id"]), data["widths"]
+
+    def split(column: str, width: int) -> list[str]:
+        assert len(column) == width * count
+        return [column[i * width:(i + 1) * width] for i in range(count)]
+    posts["created"], posts["key"] = split(posts["created"], widths["created"]), split(posts["key"], widths["key"])
+    data["machines"] = {model: [None if key == "-" * widths["key"] else key for key in split(keys, widths["key"])]
+                        for model, keys in data["machines"].items()}
+    posts["link"] = [f"https://www.reddit.com{permalink}" if permalink else None for permalink in posts["permalink"]]
+    posts["original"] = [f"images/{key}-original.jpg" for key in posts["key"]]
+    posts["human"] = [f"images/{key}-human.jpg" for key in posts["key"]]
+    data["machines"] = {model: [f"images/{key}.jpg" if key else None for key in keys]
+                        for model, keys in data["machines"].items()}
+    numbers = np.frombuffer(values, dtype="<f4").reshape(len(data["valued"]), len(METRICS), count)
+    data["values"] = {model: {name: [None if np.isnan(v) else float(v) for v in numbers[m, k]]
+                              for k, name in enumerate(METRICS)} for m, model in enumerate(data["valued"])}
+    return data
 
 
 def images_of(folder: Path) -> dict[str, tuple[int, int]]:

@@ -4,12 +4,12 @@
  * so nothing in the data can become markup or a link elsewhere than Reddit. */
 (function () {
   "use strict";
-  var data = window.colorbotGallery;
+  var loaded = window.colorbotGallery;
   var table = document.getElementById("gallery");
-  if (!data || !table) { return; }
+  if (!loaded || !table) { return; }
   var body = table.tBodies[0];
-  var posts = data.posts, count = posts.reddit_id.length, models = data.models;
-  var REDDIT = /^https:\/\/www\.reddit\.com\/(?:r|user)\//;
+  var data, posts, count, models, values;
+  var PERMALINK = /^\/(?:r|user)\//;
   var CAPTION = [["score", "score"], ["uv_error", "UV"], ["delta_e_2000", "ΔE"], ["psnr", "PSNR"],
                  ["ssim", "SSIM"], ["auc", "AuC"], ["saturation_ratio", "sat. ratio"]];
   var controls = {
@@ -23,43 +23,115 @@
     count: document.getElementById("gallery-count")
   };
   var state = { key: "", descending: false, page: 0, shown: [] };
-  var columns = {};
 
-  function metricColumn(key) {
-    // A Float64Array per "model|metric", NaN where missing: sorting compares numbers, not objects.
-    if (!columns[key]) {
-      var parts = key.split("|"), values = (data.values[parts[0]] || {})[parts[1]], column = new Float64Array(count);
-      for (var i = 0; i < count; i++) {
-        var v = values ? values[i] : null;
-        column[i] = (typeof v === "number") ? v : NaN;
-      }
-      columns[key] = column;
-    }
-    return columns[key];
+  function inflate(base64) {
+    var bytes = Uint8Array.fromBase64 ? Uint8Array.fromBase64(base64) : bytesOf(atob(base64));
+    return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
   }
+
+  function bytesOf(binary) {
+    var bytes = new Uint8Array(binary.length);
+    for (var b = 0; b < binary.length; b++) { bytes[b] = binary.charCodeAt(b); }
+    return bytes;
+  }
+
+  function metricValues(buffer) {
+    // One Float32Array view per model and metric over the inflated bytes, NaN where missing: no
+    // number is parsed, and sorting compares plain numbers. float32 keeps about 7 significant
+    // digits; the page shows 3.
+    var all = littleEndian() ? new Float32Array(buffer) : fromLittleEndian(buffer), byModel = {};
+    data.valued.forEach(function (model, m) {
+      byModel[model] = {};
+      data.metrics.forEach(function (metric, k) {
+        var start = (m * data.metrics.length + k) * count;
+        byModel[model][metric.name] = all.subarray(start, start + count);
+      });
+    });
+    return byModel;
+  }
+
+  function littleEndian() { return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1; }
+
+  function fromLittleEndian(buffer) {
+    var view = new DataView(buffer), out = new Float32Array(buffer.byteLength / 4);
+    for (var i = 0; i < out.length; i++) { out[i] = view.getFloat32(4 * i, true); }
+    return out;
+  }
+
+  var missing = null;
+  function metricColumn(key) {
+    var parts = key.split("|"), column = (values[parts[0]] || {})[parts[1]];
+    if (column) { return column; }
+    if (!missing) { missing = new Float32Array(count).fill(NaN); }
+    return missing;
+  }
+
+  function fixed(column, i, width) {
+    // Columns of fixed-width texts (dates, thumbnail keys) come as one string: nothing to parse per post.
+    return column.substr(i * width, width);
+  }
+
+  function created(i) { return fixed(posts.created, i, data.widths.created); }
+
+  function machine(model, i) {
+    var keys = data.machines[model], key = keys ? fixed(keys, i, data.widths.key) : "";
+    return key && key.charAt(0) !== "-" ? "images/" + key + ".jpg" : null;
+  }
+
+  var EXACT_KEYS = 2097152;  // 2^21 posts: a 32-bit rank times this still fits a double's 53 bits
 
   function ordered() {
     var order = new Array(count);
     for (var i = 0; i < count; i++) { order[i] = i; }
     if (!state.key) { return state.descending ? order.reverse() : order; }
-    var column = metricColumn(state.key), sign = state.descending ? -1 : 1;
-    order.sort(function (a, b) {
+    return count <= EXACT_KEYS ? sortedByKeys(metricColumn(state.key), order) : sortedByComparing(metricColumn(state.key), order);
+  }
+
+  function sortedByKeys(column, order) {
+    // Each post becomes one number, rank × scale + index, so the browser's native numeric sort of a
+    // Float64Array (many times faster than sorting with a comparator) gives the comparator's order:
+    // by value, ties by index, missing last either way.
+    var scale = 1, keys = new Float64Array(count), bits = new Uint32Array(column.buffer, column.byteOffset, count);
+    while (scale < count) { scale *= 2; }
+    for (var i = 0; i < count; i++) {
+      var value = column[i], rank;
+      if (value !== value) {
+        rank = 0xFFFFFFFF;
+      } else {
+        // float32 bits → an unsigned rank in the order of the values (-0 and +0 are one value)
+        rank = value === 0 ? 0x80000000 : (bits[i] & 0x80000000 ? ~bits[i] >>> 0 : (bits[i] | 0x80000000) >>> 0);
+        if (state.descending) { rank = 0xFFFFFFFE - rank; }
+      }
+      keys[i] = rank * scale + i;
+    }
+    keys.sort();
+    for (var j = 0; j < count; j++) { order[j] = keys[j] % scale; }
+    return order;
+  }
+
+  function sortedByComparing(column, order) {
+    var sign = state.descending ? -1 : 1;
+    return order.sort(function (a, b) {
       var x = column[a], y = column[b];
       if (x !== x) { return (y !== y) ? a - b : 1; }  // NaN: missing numbers last either way
       if (y !== y) { return -1; }
       return (x - y) * sign || a - b;
     });
-    return order;
   }
 
-  function passes(i) {
-    var model = controls.model.value, from = controls.from.value, to = controls.to.value, created = posts.created[i];
-    if (model && !(data.machines[model] && data.machines[model][i])) { return false; }
-    return !(from && created < from) && !(to && created > to);
+  function currentFilter() {
+    return { model: controls.model.value, from: controls.from.value, to: controls.to.value };
+  }
+
+  function passes(i, filter) {
+    if (filter.model && !machine(filter.model, i)) { return false; }
+    var date = (filter.from || filter.to) ? created(i) : "";
+    return !(filter.from && date < filter.from) && !(filter.to && date > filter.to);
   }
 
   function update() {
-    state.shown = ordered().filter(passes);
+    var filter = currentFilter();
+    state.shown = ordered().filter(function (i) { return passes(i, filter); });
     state.page = Math.min(state.page, Math.max(0, Math.ceil(state.shown.length / pageSize()) - 1));
     render();
   }
@@ -74,7 +146,7 @@
   }
 
   function number(value) {
-    if (typeof value !== "number") { return "–"; }
+    if (typeof value !== "number" || value !== value) { return "–"; }
     return Math.abs(value) < 1000 ? String(Number(value.toPrecision(3))) : value.toFixed(0);
   }
 
@@ -91,36 +163,34 @@
   }
 
   function postCell(i) {
-    var id = posts.reddit_id[i], link = posts.link[i], name;
-    if (typeof link === "string" && REDDIT.test(link)) {
+    var id = posts.reddit_id[i], permalink = posts.permalink[i], name;
+    if (typeof permalink === "string" && PERMALINK.test(permalink)) {
       name = element("a", id);
-      name.href = link;
+      name.href = "https://www.reddit.com" + permalink;
     } else {
       name = document.createTextNode(id);
     }
-    return figure(posts.original[i], "original of " + id,
-                  [name, document.createTextNode(" · " + posts.created[i]), element("br"),
+    return figure("images/" + fixed(posts.key, i, data.widths.key) + "-original.jpg", "original of " + id,
+                  [name, document.createTextNode(" · " + created(i)), element("br"),
                    document.createTextNode(posts.title[i])]);
   }
 
   function modelCell(model, i) {
-    var cell = element("td"), thumbnail = data.machines[model] && data.machines[model][i];
+    var cell = element("td"), thumbnail = machine(model, i);
     if (!thumbnail) { return cell; }
-    var values = data.values[model] || {};
     var text = CAPTION.map(function (pair) {
-      return pair[1] + " " + number(values[pair[0]] ? values[pair[0]][i] : null);
+      return pair[1] + " " + number(metricColumn(model + "|" + pair[0])[i]);
     }).join(" · ");
     cell.appendChild(figure(thumbnail, model + " colorization of " + posts.reddit_id[i], [document.createTextNode(text)]));
     return cell;
   }
 
   function humanCell(i) {
-    var chroma = null;
-    for (var m = 0; m < models.length && chroma === null; m++) {
-      var values = data.values[models[m]];
-      if (values && data.machines[models[m]] && data.machines[models[m]][i]) { chroma = values.chroma_human[i]; }
+    var chroma = NaN;
+    for (var m = 0; m < models.length && chroma !== chroma; m++) {
+      if (values[models[m]] && machine(models[m], i)) { chroma = values[models[m]].chroma_human[i]; }
     }
-    return figure(posts.human[i], "human colorization of " + posts.reddit_id[i],
+    return figure("images/" + fixed(posts.key, i, data.widths.key) + "-human.jpg", "human colorization of " + posts.reddit_id[i],
                   [document.createTextNode("human chroma " + number(chroma))]);
   }
 
@@ -162,7 +232,7 @@
     var wanted = decodeURIComponent(location.hash.replace(/^#post-/, ""));
     var i = posts.reddit_id.indexOf(wanted);
     if (!location.hash.startsWith("#post-") || i < 0) { return; }
-    if (!passes(i)) {
+    if (!passes(i, currentFilter())) {
       controls.model.value = controls.from.value = controls.to.value = "";
       state.shown = ordered();
     }
@@ -173,20 +243,36 @@
     row.scrollIntoView();
   }
 
-  document.querySelectorAll("button.sort").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var key = button.dataset.key;
-      sortBy(key, state.key === key ? !state.descending : false);
+  function start(parts) {
+    data = JSON.parse(new TextDecoder().decode(parts[0]));
+    posts = data.posts;
+    count = posts.reddit_id.length;
+    models = data.models;
+    values = metricValues(parts[1]);
+    document.querySelectorAll("button.sort").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var key = button.dataset.key;
+        sortBy(key, state.key === key ? !state.descending : false);
+      });
     });
+    controls.sort.addEventListener("change", function () { sortBy(controls.sort.value, false); });
+    [controls.model, controls.from, controls.to, controls.size].forEach(function (control) {
+      control.addEventListener("change", function () { state.page = 0; update(); });
+    });
+    controls.previous.addEventListener("click", function () { state.page -= 1; render(); });
+    controls.next.addEventListener("click", function () { state.page += 1; render(); });
+    window.addEventListener("hashchange", reveal);
+    update();
+    reveal();
+    table.dataset.ready = String(Math.round(performance.now()));
+  }
+
+  if (typeof DecompressionStream !== "function") {
+    controls.count.textContent = "This browser cannot read the gallery's data (it needs DecompressionStream: " +
+      "Chrome 80, Firefox 113, Safari 16.4 or newer); every number is also in metrics.csv.";
+    return;
+  }
+  Promise.all([inflate(loaded.texts), inflate(loaded.values)]).then(start, function (error) {
+    controls.count.textContent = "The gallery's data could not be read (" + error + "); every number is also in metrics.csv.";
   });
-  controls.sort.addEventListener("change", function () { sortBy(controls.sort.value, false); });
-  [controls.model, controls.from, controls.to, controls.size].forEach(function (control) {
-    control.addEventListener("change", function () { state.page = 0; update(); });
-  });
-  controls.previous.addEventListener("click", function () { state.page -= 1; render(); });
-  controls.next.addEventListener("click", function () { state.page += 1; render(); });
-  window.addEventListener("hashchange", reveal);
-  update();
-  reveal();
-  table.dataset.ready = String(Math.round(performance.now()));
 })();
