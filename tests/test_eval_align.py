@@ -420,3 +420,10 @@ def test_footprint_box_of_a_turned_image_reaches_each_corner():
     corners = area @ transform[:, :2].T + transform[:, 2]
     low, high = np.floor(corners.min(axis=0)) - FOOTPRINT_MARGIN_PX, np.ceil(corners.max(axis=0)) + FOOTPRINT_MARGIN_PX
     assert _footprint_box(transform, (100, 120), (1024, 1024)) == (*low.astype(int).tolist(), *high.astype(int).tolist())
+
+
+def test_matches_all_at_one_point_give_no_transform_and_are_refused(monkeypatch):
+    same_point = np.float32([[100, 100]] * 5)  # degenerate: RANSAC cannot fit anything to them
+    result = align_with_matches(monkeypatch, same_point, same_point)
+    assert (result.accepted, result.reason) == (False, "RANSAC found no transform among 5 matches")
+    assert result.transform is None and result.warped is None
