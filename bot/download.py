@@ -370,9 +370,6 @@ class Fetcher:
             except requests.Timeout as exc:
                 raise TransientDownloadError(url, f"timed out: {type(exc).__name__}") from None
             except requests.RequestException as exc:
-                cause = exc.__context__ if isinstance(exc.__context__, RefusedError) else None
-                if cause is not None:
-                    raise RefusedError(url, cause.reason, stage=cause.stage) from None
                 raise TransientDownloadError(url, f"connection failed: {type(exc).__name__}") from None
             with response:
                 if response.is_redirect:
