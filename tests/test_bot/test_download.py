@@ -120,6 +120,14 @@ def test_byte_cap(server, photo):
         fetcher_for(server, max_bytes=1000).fetch(f"{server.base_url}/i/photo.png")
 
 
+def test_a_body_over_the_byte_cap_is_refused_without_reading_the_rest(server):
+    noise = np.random.default_rng(0).integers(0, 256, (1024, 1024, 3), np.uint8)  # a PNG of about 3 MB
+    server.add_image("large.png", encoded(noise))
+    with pytest.raises(RefusedError, match="max_bytes") as caught:
+        fetcher_for(server, max_bytes=1000).fetch(f"{server.base_url}/i/large.png")
+    assert caught.value.bytes_read <= CHUNK  # stopped within the first chunk, not after the whole body
+
+
 def test_429_retry_after_is_honoured_then_succeeds(server, photo):
     server.faults.add(Fault("429", path="/i/photo.png", retry_after=0.3))
     waits = []
