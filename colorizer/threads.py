@@ -20,14 +20,18 @@ class ForkSafePool:
         self.workers = workers
         self.name = name
         self._executor: ThreadPoolExecutor | None = None
-        self._pid: int | None = None
         self._lock = threading.Lock()
+        # The child forgets the parent's executor, and its lock too: a lock held by one of the parent's
+        # threads at the fork would stay held in the child for ever.
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._executor, self._lock = None, threading.Lock()
 
     def executor(self) -> ThreadPoolExecutor:
         with self._lock:
-            if self._executor is None or self._pid != os.getpid():
+            if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
-                self._pid = os.getpid()
             return self._executor
 
     def submit(self, call: Callable[..., Any], *args: Any) -> Future:
