@@ -22,6 +22,9 @@ colorizer/default_model``, one run: bare encoder 15 ms at 224 (before and after 
     1024x768      66         4.44x  (<= 2.5x: not met)  866 MiB    152 ms (2.3x slower)
     4000x3000    505        34.06x  (<= 25x: not met)  1101 MiB   2315 ms (4.6x slower)
 
+(that run had OpenCV 5.1.0; again with OpenCV 5.0.0, which the project now pins, at load 1.2: encoder
+14 ms, 224 2.08x, 1024x768 63 ms 4.39x, 4000x3000 468 ms 32.6x, peak 1,105 MiB; before 97 and 1,849 ms)
+
 Under load (average ~4, earlier sessions) the ratios looked better (3.8x and 20.6x) only because
 the encoder's time grew more than the full-size work's. On this machine the network alone at 224 is
 already 2x the encoder (its decoder is as costly as the encoder), so 2.5x at 1 MP leaves about 7 ms

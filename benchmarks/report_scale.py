@@ -21,7 +21,7 @@ load-to-rendered and sort times (``performance.now()`` in the page).
 
 Measured 2026-12-02 on a fresh, idle 2-core machine (load average under 1), one run of
 ``.venv/bin/python benchmarks/report_scale.py --before fa2c3c4^`` (5,000 posts, 50 added, browser
-at 50,000 posts; database built in 14.4 s):
+at 50,000 posts; database built in 14.4 s; OpenCV 5.1.0):
 
     report                  before (fa2c3c4^, not incremental)   after
     first                    18.47 s                              13.84 s
