@@ -215,7 +215,7 @@ def _match_features(source: np.ndarray, target: np.ndarray, ratio: float) -> tup
         lambda: cv2.SIFT_create().detectAndCompute(target, None),
     )
     empty = np.empty((0, 2), np.float32)
-    # OpenCV 4 gives None descriptors for an image without keypoints, OpenCV 5 an empty array.
+    # OpenCV up to 5.0 gives None descriptors for an image without keypoints, 5.1 an empty array.
     if source_descriptors is None or target_descriptors is None or not len(source_points) or len(target_points) < 2:
         return empty, empty
     source_indices, target_indices = _ratio_test_matches(source_descriptors, target_descriptors, ratio)
