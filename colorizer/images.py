@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import PIL.ImageOps
+from zlib_ng import zlib_ng
 
 from colorizer.threads import ForkSafePool
 
@@ -128,9 +129,10 @@ def examine(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> EncodedImag
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
-    """Lossless PNG, written for speed: every row Up-filtered, zlib at level 1, bands of rows deflated
-    in parallel (as pigz does), since Pillow's adaptive filtering and one zlib stream take about a
-    second at 12 MP. Any uint8 gray, gray+alpha, RGB or RGBA array; others go through Pillow."""
+    """Lossless PNG, written for speed: every row Up-filtered, deflated by zlib-ng at level 2, bands of
+    rows in parallel (as pigz does), since Pillow's adaptive filtering and one zlib stream take about a
+    second at 12 MP. zlib-ng's level 2 is 1.5x as fast as zlib's level 1 and its files a little smaller
+    (its level 1 is faster still, but its files are 40% larger, and colorizations are kept for ever). Any uint8 gray, gray+alpha, RGB or RGBA array; others go through Pillow."""
     pixels = np.ascontiguousarray(rgb)
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or channels not in _PNG_COLOUR_TYPES or 0 in pixels.shape:
@@ -148,7 +150,7 @@ def encode_png(rgb: np.ndarray) -> bytes:
     for _, piece_adler, length in pieces[1:]:
         adler = _adler32_combine(adler, piece_adler, length)
     header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPES[channels], 0, 0, 0)
-    idat = [b"\x78\x01"] + [data for data, _, _ in pieces] + [struct.pack(">I", adler)]
+    idat = [_ZLIB_HEADER] + [data for data, _, _ in pieces] + [struct.pack(">I", adler)]
     return b"".join([_PNG_SIGNATURE, _png_chunk(b"IHDR", header), *(_png_chunk(b"IDAT", d) for d in idat),
                      _png_chunk(b"IEND", b"")])
 
@@ -157,6 +159,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
 _PNG_BAND_BYTES = 1 << 20
 _PNG_UP_FILTER = 2
+_PNG_DEFLATE_LEVEL = 2
+_ZLIB_HEADER = b"\x78\x5e"  # deflate, 32 KiB window, "fast" level
 _PNG_POOL = ForkSafePool(max(1, min(4, os.cpu_count() or 1)), "png")  # zlib releases the GIL
 
 
@@ -171,9 +175,9 @@ def _deflate_band(rows: np.ndarray, top: int, band: int, last: bool) -> tuple[by
     previous = rows[top - 1 : top] if top else np.zeros((1, chunk.shape[1]), np.uint8)
     np.subtract(chunk[:1], previous, out=filtered[:1, 1:])
     np.subtract(chunk[1:], chunk[:-1], out=filtered[1:, 1:])
-    compressor = zlib.compressobj(1, zlib.DEFLATED, -15, 9)
-    data = compressor.compress(filtered) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
-    return data, zlib.adler32(filtered), filtered.size
+    compressor = zlib_ng.compressobj(_PNG_DEFLATE_LEVEL, zlib_ng.DEFLATED, -15, 9)
+    data = compressor.compress(filtered) + compressor.flush(zlib_ng.Z_FINISH if last else zlib_ng.Z_SYNC_FLUSH)
+    return data, zlib_ng.adler32(filtered), filtered.size
 
 
 def _adler32_combine(first: int, second: int, second_length: int) -> int:

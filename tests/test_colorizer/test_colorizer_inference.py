@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import shutil
 
 import numpy as np
 import PIL.Image
@@ -11,7 +13,7 @@ import skimage.color
 import skimage.data
 import tensorflow as tf
 
-from colorizer.export import MODEL_INFO, ExportedModel, export_model
+from colorizer.export import MODEL_INFO, NETWORK_ONNX, ExportedModel, ExportedModelError, export_model
 from colorizer.inference import Colorizer, UnreadableImageError, guided_upsample, load_rgb, network_input, recombine
 from colorizer.model import ModelConfig, build_model
 from tests.factories import encoded
@@ -91,6 +93,42 @@ def test_exported_model_gives_the_same_pixels_as_in_process(model, exported):
         assert np.abs(result.astype(int) - in_process.astype(int)).max() <= 1
     assert loaded.info.name == "tiny-test" and len(loaded.info.weights_sha256) == 64
     assert (exported / MODEL_INFO).is_file() and (exported / "saved_model.pb").is_file()
+
+
+def test_the_exported_network_runs_in_onnx_runtime_with_the_savedmodels_chroma(exported):
+    loaded = ExportedModel(exported)
+    assert loaded.runtime == "onnxruntime"
+    y = np.random.default_rng(5).random((3, CONFIG.input_size, CONFIG.input_size, 1), np.float32)
+    by_onnx = loaded.colorizer.predict_uv(y)
+    by_savedmodel = loaded.saved.signatures["predict_uv"](y=tf.constant(y))["uv"].numpy()
+    assert by_onnx.shape == (3, CONFIG.input_size, CONFIG.input_size, 2)
+    np.testing.assert_allclose(by_onnx, by_savedmodel, atol=1e-5)
+
+
+def test_a_network_file_that_is_not_the_exported_one_is_refused(exported, tmp_path):
+    copy = shutil.copytree(exported, tmp_path / "copy")
+    network = bytearray((copy / NETWORK_ONNX).read_bytes())
+    network[-1] ^= 0xFF
+    (copy / NETWORK_ONNX).write_bytes(bytes(network))
+    with pytest.raises(ExportedModelError, match="SHA-256 differs"):
+        ExportedModel(copy)
+    (copy / NETWORK_ONNX).unlink()
+    with pytest.raises(ExportedModelError, match="cannot read the exported network"):
+        ExportedModel(copy)
+
+
+def test_an_export_from_before_the_onnx_network_runs_in_tensorflow(exported, tmp_path):
+    copy = shutil.copytree(exported, tmp_path / "older")
+    (copy / NETWORK_ONNX).unlink()
+    info = json.loads((copy / MODEL_INFO).read_text())
+    del info["network_onnx_sha256"]
+    (copy / MODEL_INFO).write_text(json.dumps(info))
+    older, current = ExportedModel(copy), ExportedModel(exported)
+    assert older.runtime == "tensorflow"
+    photo = skimage.data.coffee()[:200, :300]
+    difference = np.abs(older.colorize([photo])[0].astype(int) - current.colorize([photo])[0].astype(int))
+    assert difference.max() <= 1
+    assert older.info.identity() == current.info.identity()
 
 
 def test_serving_signature_takes_a_batch_of_mixed_sizes_and_formats(exported):

@@ -69,7 +69,7 @@ def test_every_convention_colorizes_at_full_resolution_keeping_the_luminance(net
 def test_chroma_is_recombined_exactly_as_the_residual_encoders(networks):
     model = OnnxColorizer(networks["tf-y-uv"], OnnxDeclaration(input="y", size=64, output="uv"))
     session = model.session
-    residual_encoder_path = Colorizer(lambda y: session.run(None, {"y": y.numpy()})[0], 64)
+    residual_encoder_path = Colorizer(lambda y: session.run(None, {"y": y})[0], 64)
     for photo in (skimage.data.chelsea(), skimage.data.coffee()[:200]):
         np.testing.assert_array_equal(model.colorize([photo])[0], residual_encoder_path.colorize_one(photo))
 
