@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from eval.concurrency import side_by_side
+from eval.concurrency import side_by_side, single_threaded_blas, single_threaded_opencv
 from eval.settings import EvalSettings
 
 METHOD_FEATURES = "sift+ransac"
@@ -209,11 +209,14 @@ def _shrink(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 def _match_features(source: np.ndarray, target: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates of SIFT matches passing Lowe's ratio test: (N×2 in source, N×2 in target)."""
-    # Side by side: OpenCV's SIFT leaves much of a second core idle (and a SIFT object is not shared).
-    (source_points, source_descriptors), (target_points, target_descriptors) = side_by_side(
-        lambda: cv2.SIFT_create().detectAndCompute(source, None),
-        lambda: cv2.SIFT_create().detectAndCompute(target, None),
-    )
+    # Side by side, one OpenCV thread each: OpenCV's SIFT leaves much of a second core idle, and its
+    # threads would compete with the other SIFT's (94 ms for the two 640 px copies of a 1 MP pair, 79
+    # with one thread each). A SIFT object is not shared between threads.
+    with single_threaded_opencv:
+        (source_points, source_descriptors), (target_points, target_descriptors) = side_by_side(
+            lambda: cv2.SIFT_create().detectAndCompute(source, None),
+            lambda: cv2.SIFT_create().detectAndCompute(target, None),
+        )
     empty = np.empty((0, 2), np.float32)
     # OpenCV up to 5.0 gives None descriptors for an image without keypoints, 5.1 an empty array.
     if source_descriptors is None or target_descriptors is None or not len(source_points) or len(target_points) < 2:
@@ -239,7 +242,8 @@ def _ratio_test_matches(source: np.ndarray, target: np.ndarray, ratio: float) ->
     kept_source, kept_target = [], []
     for start in range(0, len(source), MATCH_ROWS_PER_BLOCK):
         block = source[start : start + MATCH_ROWS_PER_BLOCK]
-        squared = block @ target.T
+        with single_threaded_blas:
+            squared = block @ target.T
         squared *= -2
         squared += target_norms
         squared += np.einsum("ij,ij->i", block, block)[:, None]
@@ -282,8 +286,8 @@ def _correlation(original: np.ndarray, colorization: np.ndarray, transform: np.n
     count = int(np.count_nonzero(valid))
     if count < 2:
         return 0.0
-    first, second = original[y0:y1, x0:x1][valid].astype(np.float64), warped[valid].astype(np.float64)
-    # Sums of 8-bit values and of their products are whole numbers, exact in float64 and in Python ints.
+    # In int64, whose products NumPy sums exactly and without BLAS (see eval.concurrency.single_threaded_blas).
+    first, second = original[y0:y1, x0:x1][valid].astype(np.int64), warped[valid].astype(np.int64)
     sum_first, sum_second = int(first.sum()), int(second.sum())
     spread_first = count * int(first @ first) - sum_first * sum_first
     spread_second = count * int(second @ second) - sum_second * sum_second

@@ -14,7 +14,11 @@ import math
 
 import numpy as np
 
+BLOCK = 1 << 16
+"""Elements worked on at once: a block's two dozen temporaries stay in the CPU's cache, which halves
+the time of one pass over a million pixels (and changes no bit: every step is per element)."""
 _25_POW_7 = 25.0**7
+_EXPONENT_FLOOR = 40.0
 _T_PHASES = (math.radians(30), math.radians(6), math.radians(63))
 """The phase offsets of T's cosines: cos(h̄ − 30°), cos(3h̄ + 6°), cos(4h̄ − 63°)."""
 
@@ -24,6 +28,20 @@ def ciede2000_planes(
     l2: np.ndarray, a2: np.ndarray, b2: np.ndarray, chroma2: np.ndarray,
 ) -> np.ndarray:
     """ΔE00 per element of contiguous 1-D planes L*, a*, b* and C*ab = √(a² + b²) of two colour sets."""
+    planes = (l1, a1, b1, chroma1, l2, a2, b2, chroma2)
+    if len(l1) <= BLOCK:
+        return _ciede2000_block(*planes)
+    delta_e = np.empty_like(l1)
+    for start in range(0, len(l1), BLOCK):
+        block = slice(start, start + BLOCK)
+        delta_e[block] = _ciede2000_block(*(plane[block] for plane in planes))
+    return delta_e
+
+
+def _ciede2000_block(
+    l1: np.ndarray, a1: np.ndarray, b1: np.ndarray, chroma1: np.ndarray,
+    l2: np.ndarray, a2: np.ndarray, b2: np.ndarray, chroma2: np.ndarray,
+) -> np.ndarray:
     one = l1.dtype.type(1)
     scale = _chroma_weight(0.5 * (chroma1 + chroma2))
     scale *= -0.5
@@ -44,7 +62,12 @@ def ciede2000_planes(
     h_term = hue_difference / s_h
     mean_hue_deg = np.degrees(np.arctan2(mean_sin, mean_cos))
     mean_hue_deg[mean_hue_deg < 0] += 360
-    rotation = np.radians(30 * np.exp(-np.square((mean_hue_deg - 275) / 25)))  # Δθ
+    # Δθ = 30° exp(−((h̄ − 275°)/25°)²). Far from 275° the exponential and then sin(2Δθ)'s square
+    # underflow to subnormal numbers, on which NumPy's exp and sin leave their vector code (50 times
+    # slower). From e^−40 down Δθ is below 3e-18 rad, which moves ΔE by less than a float32 rounding,
+    # so the exponent stops there.
+    exponent = np.square((mean_hue_deg - 275) / 25)
+    rotation = np.radians(30 * np.exp(-np.minimum(exponent, _EXPONENT_FLOOR, out=exponent)))
     r_t = -np.sin(2 * rotation) * (2 * _chroma_weight(mean_chroma))
     squared = l_term * l_term + c_term * c_term + h_term * h_term + r_t * c_term * h_term
     return np.sqrt(np.maximum(squared, 0, out=squared), out=squared)

@@ -12,6 +12,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
 import eval.metrics
+from eval.ciede2000 import BLOCK, _ciede2000_block, ciede2000_planes
 from eval.headline import headline_score, prepare_pyramid
 from eval.metrics import (
     MAX_MEASURED_PIXELS,
@@ -461,3 +462,14 @@ def test_ssim_of_an_area_too_small_for_a_whole_window_reflects_at_its_border():
     valid[20:29, 30:40] = True
     expected = float64_ssim(other[20:29, 30:40], photo[20:29, 30:40])
     assert masked_ssim(other, photo, valid) == pytest.approx(expected, abs=1e-6)
+
+
+def test_ciede2000_in_blocks_is_bit_for_bit_one_pass_over_all_pixels():
+    first, second = random_pixel_pairs()
+    repeats = -(-(2 * BLOCK + 17) // len(first))  # more pixels than two blocks, not a multiple of one
+    lab1, lab2 = (np.tile(rgb_to_lab(pixels), (repeats, 1)) for pixels in (first, second))
+    planes1, planes2 = ([np.ascontiguousarray(lab[:, channel]) for channel in range(3)] for lab in (lab1, lab2))
+    chroma1, chroma2 = (np.hypot(planes[1], planes[2]).astype(np.float32) for planes in (planes1, planes2))
+    in_one_pass = _ciede2000_block(*planes1, chroma1, *planes2, chroma2)
+    assert len(in_one_pass) > 2 * BLOCK
+    np.testing.assert_array_equal(ciede2000_planes(*planes1, chroma1, *planes2, chroma2), in_one_pass)
