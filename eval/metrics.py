@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import cv2
+import numba
 import numpy as np
 from skimage.color.colorconv import xyz_from_rgb, xyz_tristimulus_values, yuv_from_rgb
 
@@ -258,7 +259,7 @@ def rgb_to_lab(pixels: np.ndarray) -> np.ndarray:
 
     scikit-image's ``rgb2lab`` formulas (sRGB curve, its XYZ matrix and white point, the CIE
     cube root with its linear toe), with the sRGB curve looked up per 8-bit value and the rest
-    done by OpenCV in float32 (within about 2e-4 of scikit-image's float64 Lab).
+    done in float32 by OpenCV and NumPy's cube root (within about 2e-4 of scikit-image's float64 Lab).
     """
     return np.stack(_lab_planes(pixels.reshape(-1, 3)), axis=-1).reshape(pixels.shape)
 
@@ -267,7 +268,7 @@ def _lab_planes(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """L*, a*, b* of N×3 uint8 RGB pixels as three contiguous float32 planes (see ``rgb_to_lab``)."""
     linear = cv2.LUT(np.ascontiguousarray(pixels).reshape(-1, 1, 3), _SRGB_TO_LINEAR)
     xyz = cv2.transform(linear, _XYZ_OVER_WHITE)
-    f = cv2.pow(xyz, 1 / 3)
+    f = np.cbrt(xyz)  # NumPy's vector cube root: a third of cv2.pow(xyz, 1 / 3)'s time, within an ulp of it
     toe = xyz <= 0.008856  # only the darkest pixels: patching them beats a full np.where
     if toe.any():
         f[toe] = np.float32(7.787) * xyz[toe] + np.float32(16.0 / 116.0)
@@ -421,27 +422,43 @@ def _ssim(
     machine: np.ndarray, human: np.ndarray, human_mean: np.ndarray, human_variance: np.ndarray, region: np.ndarray
 ) -> float:
     """Mean over ``region`` (uint8, 1 where counted) of the channel-averaged SSIM map of two centred float32 RGB boxes."""
-    machine_mean, machine_variance = _window_mean_and_variance(machine)
-    # In place, in float32: the map's terms at full box size are the costly part at 2 MP.
-    covariance = _gaussian(machine * human)
-    covariance -= machine_mean * human_mean
-    machine_variance += human_variance
-    machine_variance += (SSIM_K2 * 255) ** 2
-    machine_mean += SSIM_CENTRE
-    mean_h = human_mean + SSIM_CENTRE
-    numerator = machine_mean * mean_h
-    numerator *= 2
-    numerator += (SSIM_K1 * 255) ** 2
-    covariance *= 2
-    covariance += (SSIM_K2 * 255) ** 2
-    numerator *= covariance
-    machine_mean *= machine_mean
-    mean_h *= mean_h
-    machine_mean += mean_h
-    machine_mean += (SSIM_K1 * 255) ** 2
-    machine_mean *= machine_variance
-    numerator /= machine_mean
-    return cv2.mean(cv2.transform(numerator, np.full((1, 3), 1 / 3, np.float32)), mask=region)[0]
+    machine_mean = _gaussian(machine)
+    machine_square_mean = _gaussian(machine * machine)
+    product_mean = _gaussian(machine * human)
+    total, count = _ssim_map_sum(machine_mean, machine_square_mean, product_mean, human_mean, human_variance, region)
+    return total / count if count else math.nan
+
+
+_SSIM_C1 = np.float32((SSIM_K1 * 255) ** 2)
+_SSIM_C2 = np.float32((SSIM_K2 * 255) ** 2)
+_SSIM_CENTRE32 = np.float32(SSIM_CENTRE)
+
+
+# Compiled: the map's terms in NumPy were fifteen passes over three full-size float planes (10 ms of
+# SSIM's 22 at 1 MP); here each pixel's terms are made once, in float32 in the same order, and only
+# the sum over the region is kept (in float64, as cv2.mean summed it).
+@numba.njit(nogil=True, cache=True)
+def _ssim_map_sum(machine_mean, machine_square_mean, product_mean, human_mean, human_variance, region):
+    two, third = np.float32(2), np.float32(1 / 3)
+    total, count = 0.0, 0
+    for row in range(region.shape[0]):
+        for col in range(region.shape[1]):
+            if not region[row, col]:
+                continue
+            ssim = np.float32(0)
+            for channel in range(3):
+                mean_m = machine_mean[row, col, channel]
+                mean_h = human_mean[row, col, channel]
+                variances = (machine_square_mean[row, col, channel] - mean_m * mean_m) + human_variance[row, col, channel]
+                covariance = product_mean[row, col, channel] - mean_m * mean_h
+                mean_m += _SSIM_CENTRE32
+                mean_h += _SSIM_CENTRE32
+                numerator = (two * (mean_m * mean_h) + _SSIM_C1) * (two * covariance + _SSIM_C2)
+                denominator = (mean_m * mean_m + mean_h * mean_h + _SSIM_C1) * (variances + _SSIM_C2)
+                ssim += (numerator / denominator) * third
+            total += ssim
+            count += 1
+    return total, count
 
 
 def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
