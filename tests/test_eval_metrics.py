@@ -473,3 +473,18 @@ def test_ciede2000_in_blocks_is_bit_for_bit_one_pass_over_all_pixels():
     in_one_pass = _ciede2000_block(*planes1, chroma1, *planes2, chroma2)
     assert len(in_one_pass) > 2 * BLOCK
     np.testing.assert_array_equal(ciede2000_planes(*planes1, chroma1, *planes2, chroma2), in_one_pass)
+
+
+def test_the_per_pixel_metrics_in_two_halves_are_bit_for_bit_one_pass(tmp_path):
+    photo = skimage.data.astronaut()[:301, :389]  # a pixel count that is no multiple of anything
+    valid = np.ones(photo.shape[:2], bool)
+    valid[:, :7] = False
+    machine = np.clip(photo.astype(int) + np.random.default_rng(2).integers(-30, 31, photo.shape), 0, 255).astype(np.uint8)
+    reference = eval.metrics.prepare_reference(photo, valid)
+    pixels = eval.metrics._gather(machine, reference.indices)
+    one_pass = eval.metrics._per_pixel_arrays(pixels, reference, 0, len(pixels))
+    measured = eval.metrics.measure(machine, reference)
+    expected = eval.metrics._per_pixel_metrics(pixels, reference, one_pass)
+    assert {name: measured[name] for name in expected} == expected
+    same = eval.metrics.measure(photo, reference)
+    assert same["delta_e_2000"] == 0 and same["auc"] == 1 and same["uv_error"] == 0
