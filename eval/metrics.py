@@ -134,8 +134,8 @@ def prepare_reference(human: np.ndarray, valid: np.ndarray, max_pixels: int = MA
             raise ValueError("no valid pixels to measure after downscaling")
     box, region = _ssim_region(valid)
     ssim_image = _centred(human[box])
-    (indices, pixels, lab), (ssim_mean, ssim_variance), pyramid = side_by_side(
-        lambda: _valid_pixels_and_lab(human, valid),
+    (indices, pixels, lab, chroma, human_colorfulness), (ssim_mean, ssim_variance), pyramid = side_by_side(
+        lambda: _valid_pixels_and_colour(human, valid),
         lambda: _window_mean_and_variance(ssim_image),
         lambda: prepare_pyramid(human, valid),
     )
@@ -147,8 +147,8 @@ def prepare_reference(human: np.ndarray, valid: np.ndarray, max_pixels: int = MA
         indices=indices,
         pixels=pixels,
         lab=lab,
-        chroma=_magnitude(lab[1], lab[2]),
-        colorfulness=colorfulness(pixels),
+        chroma=chroma,
+        colorfulness=human_colorfulness,
         ssim_box=box,
         ssim_region=region.view(np.uint8),
         ssim_image=ssim_image,
@@ -158,10 +158,12 @@ def prepare_reference(human: np.ndarray, valid: np.ndarray, max_pixels: int = MA
     )
 
 
-def _valid_pixels_and_lab(image: np.ndarray, valid: np.ndarray):
+def _valid_pixels_and_colour(image: np.ndarray, valid: np.ndarray):
+    """The valid pixels' flat indices and values, and their Lab, chroma and colourfulness."""
     indices = np.flatnonzero(valid)
     pixels = _gather(image, indices)
-    return indices, pixels, _lab_planes(pixels)
+    lab = _lab_planes(pixels)
+    return indices, pixels, lab, _magnitude(lab[1], lab[2]), colorfulness(pixels)
 
 
 def measuring_size(shape: tuple[int, int], max_pixels: int = MAX_MEASURED_PIXELS) -> tuple[int, int] | None:
@@ -201,10 +203,12 @@ def measure(machine: np.ndarray, reference: Reference) -> dict[str, float]:
             reference.ssim_variance,
             reference.ssim_region,
         ),
-        lambda: headline_score(machine, reference.pyramid) if reference.pyramid is not None else math.nan,
+        lambda: (headline_score(machine, reference.pyramid) if reference.pyramid is not None else math.nan,
+                 colorfulness(pixels)),
     )
-    per_pixel = _per_pixel_metrics(pixels, reference, {name: np.concatenate([part[name] for part in arrays])
-                                                        for name in arrays[0]})
+    score, machine_colorfulness = score
+    per_pixel = _per_pixel_metrics(machine_colorfulness, reference,
+                                   {name: np.concatenate([part[name] for part in arrays]) for name in arrays[0]})
     auc = per_pixel.pop("auc")
     return {"score": score, **per_pixel, "ssim": ssim, "auc": auc}  # in the order of METRICS
 
@@ -240,11 +244,11 @@ def _per_pixel_arrays(machine_pixels: np.ndarray, reference: Reference, start: i
     return {name: values[: stop - start] for name, values in arrays.items()}
 
 
-def _per_pixel_metrics(machine_pixels: np.ndarray, reference: Reference, arrays: dict[str, np.ndarray]
+def _per_pixel_metrics(colorfulness_machine: float, reference: Reference, arrays: dict[str, np.ndarray]
                        ) -> dict[str, float]:
-    """The metrics of the measured pixels one by one (all but SSIM and the score), from ``_per_pixel_arrays``."""
+    """The metrics of the measured pixels one by one (all but SSIM and the score), from the machine's
+    colourfulness and ``_per_pixel_arrays``."""
     machine_chroma, human_chroma, uv_distance = arrays["machine_chroma"], reference.chroma, arrays["uv_distance"]
-    colorfulness_machine = colorfulness(machine_pixels)
     colorfulness_human = reference.colorfulness
     return {
         "uv_error": _mean(uv_distance),
