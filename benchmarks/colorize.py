@@ -48,7 +48,11 @@ TARGETS = {"1024x768": 2.5, "4000x3000": 25.0}
 """Issue 19's limits, as multiples of the bare encoder's time."""
 
 
-def child(model_dir: str, width: int, height: int, count: int) -> None:
+def child(model_dir: str, width: int, height: int, count: int, glibc_defaults: bool) -> None:
+    if not glibc_defaults:
+        from colorbot.allocator import keep_freed_memory
+
+        keep_freed_memory()  # as colorbot's own processes do
     import PIL.Image
     import skimage.data
 
@@ -140,11 +144,13 @@ def main() -> None:
                         help="random weights of this encoder (ignored with --model)")
     parser.add_argument("--model", default=None, help="an exported model folder, e.g. colorizer/default_model")
     parser.add_argument("--images", type=int, default=8, help="photos per size (4000x3000 uses half)")
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="leave glibc's allocator as it is, not as colorbot's processes set it")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         model_dir, width, height, count = args.child
-        child(model_dir, int(width), int(height), int(count))
+        child(model_dir, int(width), int(height), int(count), args.glibc_defaults)
         return
 
     from colorizer.export import export_model
@@ -169,7 +175,8 @@ def main() -> None:
     for width, height in SIZES:
         count = max(2, args.images // 2) if width * height > 4e6 else args.images
         output = subprocess.run(
-            [sys.executable, __file__, "--child", model_dir, str(width), str(height), str(count)],
+            [sys.executable, __file__, "--child", model_dir, str(width), str(height), str(count)]
+            + (["--glibc-defaults"] if args.glibc_defaults else []),
             capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
         ).stdout.strip().splitlines()[-1]
         rows.append(json.loads(output))

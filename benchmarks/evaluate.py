@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 import skimage.data
 
+from colorbot.allocator import keep_freed_memory
 from eval.align import align
 from eval.metrics import all_metrics
 
@@ -79,7 +80,11 @@ def seconds_per_pair(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="leave glibc's allocator as it is, not as colorbot's processes set it")
     args = parser.parse_args()
+    if not args.glibc_defaults:
+        keep_freed_memory()
     for label, (width, height) in SIZES.items():
         alignment, metrics, alignment_cpu, metrics_cpu = seconds_per_pair(*make_pair(width, height), args.repeat)
         target = TARGETS[label]

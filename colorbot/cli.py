@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from colorbot import __version__
+from colorbot.allocator import keep_freed_memory
 from colorbot.config import Config, ConfigError, load_config
 from colorbot.logs import allow_native_logs, configure_logging
 from db import DatabaseURLError, make_engine, session_factory
@@ -695,4 +696,5 @@ def demo(out, model_dirs):
 
 
 def main() -> None:
+    keep_freed_memory()
     cli(prog_name="colorbot")
