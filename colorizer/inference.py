@@ -21,10 +21,10 @@ import os
 from collections.abc import Callable
 
 import cv2
-import numba
 import numpy as np
 import tensorflow as tf
 
+from colorizer.compiled import compiled
 from colorizer.color import RGB_PER_UV, Y_FROM_RGB, luminance, yuv_to_rgb_in_gamut
 # Decoding and encoding live in colorizer.images; these names stay importable from here.
 from colorizer.images import UnreadableImageError, encode_png  # noqa: F401
@@ -175,7 +175,7 @@ def finish(y255: np.ndarray, y_small: np.ndarray, uv_small: np.ndarray, method: 
 # Compiled, since in NumPy each of these steps is a pass over a strip with its own temporary: at 12 MP
 # they took 150 ms, this 55 on two threads. Serial and without the GIL: the strips run on _POOL's threads,
 # which (unlike Numba's own thread pool) are safe to enter from several threads at once and after a fork.
-@numba.njit(nogil=True, cache=True, fastmath={"nnan", "ninf", "nsz"})
+@compiled(fastmath={"nnan", "ninf", "nsz"})
 def _finish_rows(y255, planes, below, above, down, left, right, across, out, top, bottom):
     zero, one, full = np.float32(0), np.float32(1), np.float32(255)
     tiny = np.float32(1e-12)

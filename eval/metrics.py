@@ -22,10 +22,10 @@ import math
 from dataclasses import dataclass
 
 import cv2
-import numba
 import numpy as np
 from skimage.color.colorconv import xyz_from_rgb, xyz_tristimulus_values, yuv_from_rgb
 
+from colorizer.compiled import compiled
 from eval.ciede2000 import ciede2000_planes as _ciede2000
 from eval.ciede2000 import magnitude as _magnitude
 from eval.concurrency import side_by_side
@@ -455,7 +455,7 @@ _SSIM_CENTRE32 = np.float32(SSIM_CENTRE)
 # Compiled: the map's terms in NumPy were fifteen passes over three full-size float planes (10 ms of
 # SSIM's 22 at 1 MP); here each pixel's terms are made once, in float32 in the same order, and only
 # the sum over the region is kept (in float64, as cv2.mean summed it).
-@numba.njit(nogil=True, cache=True)
+@compiled()
 def _ssim_map_sum(machine_mean, machine_square_mean, product_mean, human_mean, human_variance, region):
     two, third = np.float32(2), np.float32(1 / 3)
     total, count = 0.0, 0
