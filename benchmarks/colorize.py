@@ -14,21 +14,27 @@ under the same load.
     python benchmarks/colorize.py [--backbone vgg16|resnet50|efficientnet_lite0] [--images 8]
     python benchmarks/colorize.py --model colorizer/default_model
 
-Measured 2026-12-02 on the idle 2-core machine (load average 0.2-0.5), ``--model
-colorizer/default_model``, one run: bare encoder 15 ms at 224 (before and after the sizes).
+Each child sets glibc's allocator as colorbot's processes do (colorbot/allocator.py); ``--glibc-defaults``
+leaves it alone. Since issue 19's last round the network runs in ONNX Runtime (colorizer/export.py), the
+full-size recombination is one Numba loop (colorizer/inference.py) and PNG is deflated by zlib-ng. The bare
+encoder is also timed in ONNX Runtime, and each size given as a multiple of that too: the targets are
+multiples of the TensorFlow encoder, and the network got faster by changing runtime, so against the encoder
+in the runtime the network now uses the ratios are four times as large.
 
-    size        ms/image   x bare encoder (target)   peak RSS   the path before (TF ops + Pillow PNG)
-    224x224       30         1.99x                     839 MiB     36 ms
-    1024x768      66         4.44x  (<= 2.5x: not met)  866 MiB    152 ms (2.3x slower)
-    4000x3000    505        34.06x  (<= 25x: not met)  1101 MiB   2315 ms (4.6x slower)
+Measured 2026-12-02 on the idle 2-core machine, ``--model colorizer/default_model``, one run each, in one
+session (the machine ran about 15% slower than in the morning: the TensorFlow encoder took 17-19 ms where it
+had taken 14-15):
 
-(that run had OpenCV 5.1.0; again with OpenCV 5.0.0, which the project now pins, at load 1.2: encoder
-14 ms, 224 2.08x, 1024x768 63 ms 4.39x, 4000x3000 468 ms 32.6x, peak 1,105 MiB; before 97 and 1,849 ms)
+    size        before (bb5cdc5)   after (x TF encoder, x ONNX encoder)   after, --glibc-defaults
+    224x224       37 ms   2.18x      22 ms   1.16x   4.6x                      22 ms   1.31x
+    1024x768      66 ms   3.89x      40 ms   2.10x   8.4x  (target 2.5x)       39 ms   2.29x
+    4000x3000    467 ms  27.47x     249 ms  13.19x  52.6x  (target 25x)       286 ms  16.65x
+    peak RSS at 12 MP: 1,103 MiB before, 1,126 MiB after (target 1.8 GB)
+    bare encoder: TensorFlow 17 ms in the run before, 19 ms in the run after; ONNX Runtime 4.7 ms
 
-Under load (average ~4, earlier sessions) the ratios looked better (3.8x and 20.6x) only because
-the encoder's time grew more than the full-size work's. On this machine the network alone at 224 is
-already 2x the encoder (its decoder is as costly as the encoder), so 2.5x at 1 MP leaves about 7 ms
-for decoding, upsampling and PNG-encoding 0.8 MP; the PNG encoding alone takes 12 ms there (idle).
+Other runs of the same code that session: 1024x768 38-43 ms (2.26-2.46x), 4000x3000 262-288 ms (14.8-16.7x).
+At 1024x768 the path is: JPEG decode 3.5 ms, luminance and its 224 copy 1.5, the network 11-14 (TensorFlow
+22-26), recombination 5.6 (NumPy 18), PNG 9 (zlib 13).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The pair is synthetic: scikit-image's astronaut upscaled to the size, its gray copy as the
 original, and the colour photo rotated 2°, scaled 1.1× and cropped as the human colorization.
 The metrics time includes bringing a pair above 2 MP down to its measuring copies.
-Run: ``.venv/bin/python benchmarks/evaluate.py [--repeat N]``.
+Run: ``.venv/bin/python benchmarks/evaluate.py [--repeat N] [--glibc-defaults]``.
 
 Measured on the shared 2-core development machine: before the 2 MP cap and the shared float32
 conversions, 2.4 s per pair at 1 MP and 30.9 s at 12 MP (metrics 29.1 s); after, 1.1 s and 2.6 s
@@ -21,11 +21,23 @@ the largest single cost, and its features are kept exactly as they were.
 
 Measured again 2026-12-02 on a fresh, idle machine (load average under 1.2), ``--repeat 5``, three
 runs, identical to 0.01 s: 1 MP 0.35 s per pair (alignment 0.18 s, metrics 0.16-0.18 s), 12 MP
-0.62 s (alignment 0.29 s, metrics 0.33 s). 12 MP meets issue 19's 0.8 s; 1 MP misses 0.3 s by
-0.05 s. A profile of five 1 MP pairs: SIFT's detectAndCompute 76 ms per copy (the two copies on two
-threads), CIEDE2000 64 ms, the Lab conversion's cube root 10 ms per image.
-Those runs had OpenCV 5.1.0; with 5.0.0 (now pinned), two runs: 1 MP 0.37 and 0.39 s, 12 MP 0.66
-and 0.68 s.
+0.62 s (alignment 0.29 s, metrics 0.33 s), with OpenCV 5.1.0; with 5.0.0 (now pinned), 1 MP 0.37
+and 0.39 s, 12 MP 0.66 and 0.68 s.
+
+Then (same day, later session, OpenCV 5.0): OpenBLAS no longer spins a core for 0.1 s after the
+matcher's matrix product (eval/concurrency.py), the two SIFTs run one OpenCV thread each, CIEDE2000
+runs in cache-sized blocks without subnormal exponentials, SSIM's map is one compiled pass, the
+per-pixel metrics run as two halves beside SSIM and the score, and colorbot's processes keep freed
+memory instead of having the kernel zero it again for the next pair (colorbot/allocator.py; this
+script does as they do, ``--glibc-defaults`` does not). ``--repeat 9``, in one session (after: two runs):
+
+    size    before (bb5cdc5)   after                              after, --glibc-defaults   target
+    1 MP    0.41 s             0.273-0.275 s (0.18 + 0.095 s)     0.295 s                   0.3 s
+    12 MP   0.79 s             0.564 s (0.30 + 0.26 s)            0.561 s                   0.8 s
+
+Every figure of tests/test_eval_recorded.py stays within 1e-4; the CIEDE2000 of the benchmark pair
+is bit for bit what it was, and the per-pixel figures in halves are one pass's (tests/test_eval_metrics.py).
+Alignment is now most of the time: SIFT on the two 640 px copies (80 ms), ECC (55 ms, on one core).
 """
 
 from __future__ import annotations

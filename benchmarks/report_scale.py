@@ -32,6 +32,16 @@ at 50,000 posts; database built in 14.4 s; OpenCV 5.1.0):
     navigation -> rendered 716 ms (0.77 s wall from goto), three sorts 49, 59 and 48 ms,
     50 rows in the DOM (issue 19: opens and sorts in under 2 s)
 
+Again later that day with OpenCV 5.0.0 (now pinned), idle, one run (database built in 16.0 s):
+
+    report                  before (fa2c3c4^)   after
+    first                    20.72 s            16.19 s
+    unchanged rerun          21.40 s             1.44 s
+    after 50 new posts       24.96 s             1.54 s   (issue 19: <= 5 s)
+
+    50,000 posts: report 11.35 s (database 23.6 s), gallery-data.js 9.0 MB, navigation -> rendered
+    608 ms (0.70 s wall from goto), three sorts 68, 66 and 98 ms, 50 rows in the DOM
+
 The figures below are older runs under load, kept for the comparison they were made for.
 
 Measured 2026-12-02 (branch gallery19) on the 2-core machine under heavy load (load average 7-10:
