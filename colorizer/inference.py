@@ -17,6 +17,7 @@ The two agree to a level of 8-bit output (``tests/test_colorizer/test_colorizer_
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 
@@ -123,8 +124,17 @@ def _box_mean(x: np.ndarray, radius: int) -> np.ndarray:
     """``box_mean`` in OpenCV: the mean over the part of the window inside the image."""
     side = (2 * radius + 1, 2 * radius + 1)
     sums = cv2.boxFilter(x, -1, side, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    counts = cv2.boxFilter(np.ones(x.shape[:2], np.float32), -1, side, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    counts = _window_counts(x.shape[:2], radius)
     return sums / (counts if x.ndim == 2 else counts[..., None])
+
+
+@functools.lru_cache(maxsize=8)
+def _window_counts(shape: tuple[int, int], radius: int) -> np.ndarray:
+    """How many pixels of each (2r+1)^2 window lie inside an image of ``shape``: the same for every photo."""
+    side = (2 * radius + 1, 2 * radius + 1)
+    counts = cv2.boxFilter(np.ones(shape, np.float32), -1, side, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    counts.flags.writeable = False
+    return counts
 
 
 def _guide_planes(y_small: np.ndarray, uv_small: np.ndarray, method: str) -> np.ndarray:
@@ -142,7 +152,7 @@ def _guide_planes(y_small: np.ndarray, uv_small: np.ndarray, method: str) -> np.
     # Y and chroma on 0..255, so the full-size work ends in 8-bit levels without another multiplication;
     # a slope is chroma per luminance, the same on either scale.
     planes = [255 * uv_small[..., 0], 255 * uv_small[..., 1], slope[..., 0], slope[..., 1], 255 * y_small]
-    return np.stack(planes).astype(np.float32)
+    return np.stack(planes).astype(np.float32, copy=False)
 
 
 def _between(size: int, small_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
