@@ -81,7 +81,9 @@ class _ServingModule(tf.Module):
         self.model = model
         self.size = size
         self.upsampling = upsampling
-        self.chroma_scale = tf.constant(chroma_scale, tf.float32)
+        # A Python number, so every graph holds it as a constant (a captured tensor would become a second
+        # input of the ONNX network).
+        self.chroma_scale = float(chroma_scale)
         # The network's input size is fixed, so this signature can only be made per model.
         self.predict_uv = tf.function(
             lambda y: {"uv": self._uv(y)},
@@ -175,10 +177,8 @@ def _export_onnx(module: _ServingModule, size: int, path: Path) -> str:
     import tf2onnx
 
     tf2onnx.logging.set_level(logging.ERROR)  # it logs every optimizer pass at INFO
-    scale = float(module.chroma_scale.numpy())  # a Python number: a captured tensor would become a second input
-    network = tf.function(lambda y: tf.cast(module.model(y, training=False), tf.float32) * scale)
     tf2onnx.convert.from_function(
-        network, input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32, name="y")],
+        tf.function(module._uv), input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32, name="y")],
         opset=ONNX_OPSET, output_path=str(path),
     )
     return hashlib.sha256(path.read_bytes()).hexdigest()

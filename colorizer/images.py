@@ -132,7 +132,8 @@ def encode_png(rgb: np.ndarray) -> bytes:
     """Lossless PNG, written for speed: every row Up-filtered, deflated by zlib-ng at level 2, bands of
     rows in parallel (as pigz does), since Pillow's adaptive filtering and one zlib stream take about a
     second at 12 MP. zlib-ng's level 2 is 1.5x as fast as zlib's level 1 and its files a little smaller
-    (its level 1 is faster still, but its files are 40% larger, and colorizations are kept for ever). Any uint8 gray, gray+alpha, RGB or RGBA array; others go through Pillow."""
+    (its level 1 is faster still, but its files are 40% larger, and colorizations are kept for ever).
+    Any uint8 gray, gray+alpha, RGB or RGBA array; others go through Pillow."""
     pixels = np.ascontiguousarray(rgb)
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or channels not in _PNG_COLOUR_TYPES or 0 in pixels.shape:

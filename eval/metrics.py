@@ -194,7 +194,7 @@ def measure(machine: np.ndarray, reference: Reference) -> dict[str, float]:
     # so every figure is what one pass over all the pixels gives (see ``_per_pixel_arrays``).
     half = len(pixels) // 2 // HALVES_ALIGN * HALVES_ALIGN
     parts = [(0, half), (half, len(pixels))] if half else [(0, len(pixels))]
-    *arrays, ssim, score = side_by_side(
+    *arrays, ssim, (score, machine_colorfulness) = side_by_side(
         *(lambda part=part: _per_pixel_arrays(pixels, reference, *part) for part in parts),
         lambda: _ssim(
             _centred(machine[reference.ssim_box]),
@@ -206,7 +206,6 @@ def measure(machine: np.ndarray, reference: Reference) -> dict[str, float]:
         lambda: (headline_score(machine, reference.pyramid) if reference.pyramid is not None else math.nan,
                  colorfulness(pixels)),
     )
-    score, machine_colorfulness = score
     per_pixel = _per_pixel_metrics(machine_colorfulness, reference,
                                    {name: np.concatenate([part[name] for part in arrays]) for name in arrays[0]})
     auc = per_pixel.pop("auc")

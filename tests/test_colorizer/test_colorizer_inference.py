@@ -105,6 +105,17 @@ def test_the_exported_network_runs_in_onnx_runtime_with_the_savedmodels_chroma(e
     np.testing.assert_allclose(by_onnx, by_savedmodel, atol=1e-5)
 
 
+def test_the_onnx_network_carries_the_chroma_scale(model, exported, tmp_path):
+    export_model(model, CONFIG, tmp_path / "scaled", name="tiny-test", version="scaled", chroma_scale=0.85)
+    scaled, unscaled = ExportedModel(tmp_path / "scaled"), ExportedModel(exported)
+    assert scaled.runtime == "onnxruntime"
+    y = np.random.default_rng(6).random((2, CONFIG.input_size, CONFIG.input_size, 1), np.float32)
+    by_savedmodel = scaled.saved.signatures["predict_uv"](y=tf.constant(y))["uv"].numpy()
+    np.testing.assert_allclose(scaled.colorizer.predict_uv(y), by_savedmodel, atol=1e-5)
+    np.testing.assert_allclose(scaled.colorizer.predict_uv(y), 0.85 * unscaled.colorizer.predict_uv(y), atol=1e-5)
+    assert np.abs(unscaled.colorizer.predict_uv(y)).max() > 1e-3  # so a dropped scale would show
+
+
 def test_a_network_file_that_is_not_the_exported_one_is_refused(exported, tmp_path):
     copy = shutil.copytree(exported, tmp_path / "copy")
     network = bytearray((copy / NETWORK_ONNX).read_bytes())
