@@ -5,6 +5,9 @@ compared as they come. SIFT features of both luminances are matched, a similarit
 (scale, rotation, shift) is fitted with RANSAC and optionally refined by ECC, and the result is
 accepted only when every check says it is clearly right. The colorization is then warped into the
 original's frame, with a mask of the pixels it actually covers; every metric uses only those.
+
+SIFT, most of the alignment's time, runs on small copies (``feature_max_side``), and on smaller ones
+still (``ecc_start_max_side``) where its estimate only starts ECC.
 """
 
 from __future__ import annotations
@@ -78,17 +81,49 @@ class AlignmentResult:
 def align(original: np.ndarray, colorization: np.ndarray, settings: EvalSettings | None = None) -> AlignmentResult:
     """Register ``colorization`` (uint8 RGB) onto ``original`` (uint8 RGB or gray)."""
     settings = settings or EvalSettings()
-    original_gray, colorization_gray = luminance_u8(original), luminance_u8(colorization)
-    original_small, original_factor = _shrink(original_gray, settings.match_max_side)
-    colorization_small, colorization_factor = _shrink(colorization_gray, settings.match_max_side)
+    original_small, original_factor = _shrink(luminance_u8(original), settings.match_max_side)
+    colorization_small, colorization_factor = _shrink(luminance_u8(colorization), settings.match_max_side)
 
-    # Features are found on smaller copies still (SIFT's cost grows with the pixels), and the
-    # estimate is brought to the matching copies, where ECC refines it and every rule is checked.
-    original_coarse, original_coarse_factor = _shrink(original_small, settings.feature_max_side)
-    colorization_coarse, colorization_coarse_factor = _shrink(colorization_small, settings.feature_max_side)
+    def with_features_on(max_side: int) -> AlignmentResult:
+        result, small_transform = _register(original_small, colorization_small, max_side, settings)
+        if small_transform is None:
+            return result
+        result.transform = _to_full_resolution(small_transform, colorization_factor, original_factor)
+        warped, valid = warp_into(colorization, result.transform, original.shape[:2])
+        result.overlap = float(valid.mean())
+        problems = refusal_reasons(result, settings)
+        if problems:
+            result.accepted, result.reason = False, "; ".join(problems)
+        else:
+            result.warped, result.valid = warped, valid
+        return result
+
+    # ECC mostly ends where it ends from the usual copies' estimate, so the features that only start it
+    # are found on smaller copies still. Where the result is not ECC's (its refinement dropped, or the
+    # pair refused), the features' estimate is the result itself: it is found again on the usual
+    # copies. (The trade, measured by benchmarks/alignment_start.py: a few pairs in a hundred keep
+    # ECC's result where the usual copies' features would have beaten it.)
+    if settings.refine_ecc and settings.ecc_start_max_side < min(
+        settings.feature_max_side, max(*original_small.shape, *colorization_small.shape)
+    ):
+        quick = with_features_on(settings.ecc_start_max_side)
+        if quick.accepted and quick.method == METHOD_REFINED:
+            return quick
+    return with_features_on(settings.feature_max_side)
+
+
+def _register(
+    original: np.ndarray, colorization: np.ndarray, feature_max_side: int, settings: EvalSettings
+) -> tuple[AlignmentResult, np.ndarray | None]:
+    """The registration of the matching copies, with SIFT features found on copies of at most
+    ``feature_max_side``, and the transform between the matching copies (None where there is none).
+
+    The result holds every figure but the overlap, which needs the full-size warp."""
+    original_coarse, original_coarse_factor = _shrink(original, feature_max_side)
+    colorization_coarse, colorization_coarse_factor = _shrink(colorization, feature_max_side)
     matches = _match_features(colorization_coarse, original_coarse, settings.lowe_ratio)
     if len(matches[0]) < 3:
-        return AlignmentResult(accepted=False, reason=f"only {len(matches[0])} feature matches (needs ≥ 3)")
+        return AlignmentResult(accepted=False, reason=f"only {len(matches[0])} feature matches (needs ≥ 3)"), None
     source, target = matches
     coarse_transform, inlier_mask = cv2.estimateAffinePartial2D(
         source,
@@ -99,7 +134,7 @@ def align(original: np.ndarray, colorization: np.ndarray, settings: EvalSettings
         confidence=0.999,
     )
     if coarse_transform is None:
-        return AlignmentResult(accepted=False, reason=f"RANSAC found no transform among {len(source)} matches")
+        return AlignmentResult(accepted=False, reason=f"RANSAC found no transform among {len(source)} matches"), None
     inliers = inlier_mask.ravel().astype(bool)
     small_transform = _to_full_resolution(coarse_transform, colorization_coarse_factor, original_coarse_factor)
     source = _apply(np.linalg.inv(_resize_matrix(colorization_coarse_factor))[:2], source)
@@ -108,32 +143,22 @@ def align(original: np.ndarray, colorization: np.ndarray, settings: EvalSettings
 
     method = METHOD_FEATURES
     correlation, refined = side_by_side(
-        lambda: _correlation(original_small, colorization_small, small_transform),
-        lambda: _refine_ecc(original_small, colorization_small, small_transform) if settings.refine_ecc else None,
+        lambda: _correlation(original, colorization, small_transform),
+        lambda: _refine_ecc(original, colorization, small_transform) if settings.refine_ecc else None,
     )
     if refined is not None:
-        refined_correlation = _correlation(original_small, colorization_small, refined)
+        refined_correlation = _correlation(original, colorization, refined)
         if refined_correlation > correlation:
             small_transform, method, correlation = refined, METHOD_REFINED, refined_correlation
-
-    transform = _to_full_resolution(small_transform, colorization_factor, original_factor)
-    warped, valid = warp_into(colorization, transform, original.shape[:2])
     result = AlignmentResult(
         accepted=True,
         method=method,
-        transform=transform,
         inliers=int(inliers.sum()),
         inlier_ratio=float(inliers.mean()),
         median_residual=float(np.median(residuals)) if inliers.any() else math.inf,
-        overlap=float(valid.mean()),
         correlation=correlation,
     )
-    problems = refusal_reasons(result, settings)
-    if problems:
-        result.accepted, result.reason = False, "; ".join(problems)
-        return result
-    result.warped, result.valid = warped, valid
-    return result
+    return result, small_transform
 
 
 def refusal_reasons(result: AlignmentResult, settings: EvalSettings) -> list[str]:

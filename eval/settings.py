@@ -21,6 +21,11 @@ class EvalSettings(BaseModel):
         640, ge=128, description="longest side of the copies SIFT features are found on (pixels); the estimate "
         "is then refined and checked on the matching copies"
     )
+    ecc_start_max_side: int = Field(
+        512, ge=128, description="longest side of the copies the features that start ECC are found on (pixels); "
+        "where ECC's refinement is not kept, or the pair is refused, features are found again on feature_max_side "
+        "copies; set it to feature_max_side for the slower, slightly more accurate way without an ECC start"
+    )
     lowe_ratio: float = Field(0.75, gt=0, lt=1, description="SIFT match ratio test")
     ransac_threshold_px: float = Field(3.0, gt=0, description="RANSAC inlier distance, matching-copy pixels")
     refine_ecc: bool = Field(True, description="refine the feature estimate with ECC (OpenCV findTransformECC)")

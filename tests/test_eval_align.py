@@ -259,6 +259,75 @@ def test_correlation_is_pearsons_over_the_covered_pixels():
     assert _correlation(original, colorization, transform) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.fixture(scope="module")
+def pair_above_the_ecc_start():
+    """A 900-pixel original and its rotated, rescaled, cropped colour version (both above 640 px)."""
+    photo = cv2.resize(skimage.data.astronaut(), (900, 900), interpolation=cv2.INTER_CUBIC)
+    human, _ = human_version(photo, 1.1, 2.0, crop=0.05)
+    return gray_copy(photo), human
+
+
+def feature_copy_sides(monkeypatch) -> list[int]:
+    """The longest side of the copies each SIFT matching in ``align`` runs on, as they come."""
+    sides, match = [], eval_align._match_features
+
+    def counting(source, target, ratio):
+        sides.append(max(*source.shape, *target.shape))
+        return match(source, target, ratio)
+
+    monkeypatch.setattr(eval_align, "_match_features", counting)
+    return sides
+
+
+def test_ecc_starts_from_features_of_smaller_copies(monkeypatch, pair_above_the_ecc_start):
+    """SIFT runs once, on the ECC-start copies, and ECC lands where it does from the usual copies' features."""
+    original, human = pair_above_the_ecc_start
+    usual = align(original, human, EvalSettings(ecc_start_max_side=640))
+    sides = feature_copy_sides(monkeypatch)
+    quick = align(original, human)
+    assert sides == [512]
+    assert quick.accepted and quick.method == usual.method == METHOD_REFINED
+    assert quick.inliers < usual.inliers  # the features did come from the smaller copies
+    np.testing.assert_allclose(quick.transform, usual.transform, atol=1e-3)
+    usual_metrics = all_metrics(original, usual.warped, usual.valid)
+    for name, value in all_metrics(original, quick.warped, quick.valid).items():
+        assert value == pytest.approx(usual_metrics[name], abs=1e-4), name
+
+
+def test_features_are_found_again_where_ecc_is_not_kept(monkeypatch, pair_above_the_ecc_start):
+    """Without ECC's refinement the features' estimate is the result: it comes from the usual copies, as before."""
+    monkeypatch.setattr(eval_align, "_refine_ecc", lambda *_: None)
+    original, human = pair_above_the_ecc_start
+    before = align(original, human, EvalSettings(ecc_start_max_side=640))
+    sides = feature_copy_sides(monkeypatch)
+    result = align(original, human)
+    assert sides == [512, 640]
+    assert result.method == METHOD_FEATURES
+    np.testing.assert_array_equal(result.transform, before.transform)
+    assert (result.inliers, result.median_residual) == (before.inliers, before.median_residual)
+
+
+def test_a_pair_refused_from_the_ecc_start_is_tried_on_the_usual_copies(monkeypatch, pair_above_the_ecc_start):
+    original, human = pair_above_the_ecc_start
+    usual = align(original, human, EvalSettings(ecc_start_max_side=640))
+    quick = align(original, human)
+    needed = (quick.inliers + usual.inliers) // 2  # more than the smaller copies give
+    sides = feature_copy_sides(monkeypatch)
+    result = align(original, human, EvalSettings(min_inliers=needed))
+    assert sides == [512, 640]
+    assert result.accepted, result.reason
+    assert result.inliers == usual.inliers
+
+
+def test_no_ecc_start_where_ecc_is_off_or_the_copies_are_small(monkeypatch, pair_above_the_ecc_start):
+    original, human = pair_above_the_ecc_start
+    sides = feature_copy_sides(monkeypatch)
+    assert align(original, human, EvalSettings(refine_ecc=False)).method == METHOD_FEATURES
+    small = cv2.resize(human, (450, 450), interpolation=cv2.INTER_AREA)
+    assert align(cv2.resize(original, (500, 500), interpolation=cv2.INTER_AREA), small).accepted
+    assert sides == [640, 500]
+
+
 def test_ecc_on_the_cropped_original_refines_as_on_the_whole():
     """ECC on the original cropped to the colorization's footprint lands where it does on the whole original."""
     original = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)

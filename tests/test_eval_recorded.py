@@ -5,7 +5,8 @@ downscaled copies and the one-pass float32 metrics), so a change that moves any 
 Metrics must stay within 1e-4 (ΔE2000 too: the tolerance of Sharma's test data), and so must the
 alignment's overlap and correlation. The feature figures (inliers, their ratio, the median residual)
 describe the copies SIFT runs on, which are smaller than before for a pair above
-``feature_max_side``: they are compared only for the pairs that fit within it.
+``feature_max_side``, and for one above ``ecc_start_max_side`` whose ECC refinement is kept: they
+are compared only for the pairs whose feature copies are the ones they were.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from eval.align import align
+from eval.align import METHOD_FEATURES, align
 from eval.metrics import all_metrics
 from eval.settings import EvalSettings
 from tests.factories import faded, gray_copy, sepia
@@ -191,7 +192,10 @@ def measured(request):
     original, human, machine = recorded_pair(request.param)
     result = align(original, human)
     assert result.accepted, result.reason
-    features_as_before = max(original.shape[:2]) <= EvalSettings().feature_max_side
+    settings, longest = EvalSettings(), max(original.shape[:2])
+    features_as_before = longest <= settings.feature_max_side and (
+        longest <= settings.ecc_start_max_side or result.method == METHOD_FEATURES
+    )
     return (RECORDED[request.param], result, all_metrics(machine, result.warped, result.valid),
             all_metrics(original, result.warped, result.valid), features_as_before)
 
