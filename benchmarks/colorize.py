@@ -32,7 +32,22 @@ had taken 14-15):
     peak RSS at 12 MP: 1,103 MiB before, 1,126 MiB after (target 1.8 GB)
     bare encoder: TensorFlow 17 ms in the run before, 19 ms in the run after; ONNX Runtime 4.7 ms
 
-Other runs of the same code that session: 1024x768 38-43 ms (2.26-2.46x), 4000x3000 262-288 ms (14.8-16.7x).
+Measured 2026-12-03 after the gray input was broadcast in the network (no 16-channel copy), PNG deflated by
+ISA-L level 2 in equal bands, and the guided fit's divisions made on full-shape counts; two runs of
+``--model colorizer/default_model``, on a machine that ran slower than the day before (the TensorFlow encoder
+took 27-32 ms, the ONNX one 7.3-8.8):
+
+    size        after (x TF encoder)           path before in the same child
+    224x224      27-34 ms   0.90-1.20x               84-90 ms
+    1024x768     48-58 ms   1.70-1.97x (target 2.5x) 210-287 ms
+    4000x3000   305-353 ms 10.4-12.5x  (target 25x)  2902-2978 ms
+    peak RSS at 12 MP: 1,129 MiB (target 1.8 GB)
+
+At 1024x768 the steps, timed alone that morning: JPEG decode 3.5-4 ms, luminance and its 224 copy 2.3, the
+network 16 (21 before the broadcast, in the same session), recombination 6 (the guided fit 1.1 of it, 1.6
+before), PNG 4.3 (11.3 with zlib-ng level 2 in unequal bands).
+
+Earlier figures. Other runs of the same code that session: 1024x768 38-43 ms (2.26-2.46x), 4000x3000 262-288 ms (14.8-16.7x).
 At 1024x768 the path is: JPEG decode 3.5 ms, luminance and its 224 copy 1.5, the network 11-14 (TensorFlow
 22-26), recombination 5.6 (NumPy 18), PNG 9 (zlib 13).
 """

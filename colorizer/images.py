@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import PIL.ImageOps
-from zlib_ng import zlib_ng
+from isal import isal_zlib
 
 from colorizer.threads import ForkSafePool
 
@@ -129,10 +129,11 @@ def examine(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> EncodedImag
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
-    """Lossless PNG, written for speed: every row Up-filtered, deflated by zlib-ng at level 2, bands of
+    """Lossless PNG, written for speed: every row Up-filtered, deflated by ISA-L at level 2, equal bands of
     rows in parallel (as pigz does), since Pillow's adaptive filtering and one zlib stream take about a
-    second at 12 MP. zlib-ng's level 2 is 1.5x as fast as zlib's level 1 and its files a little smaller
-    (its level 1 is faster still, but its files are 40% larger, and colorizations are kept for ever).
+    second at 12 MP. ISA-L's level 2 is three times as fast as zlib-ng's level 2, its files 1-2% larger
+    (benchmarks/png.py); zlib-ng's level 1 is slower still and its files 30% larger, and colorizations are
+    kept for ever.
     Any uint8 gray, gray+alpha, RGB or RGBA array; others go through Pillow."""
     pixels = np.ascontiguousarray(rgb)
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
@@ -142,7 +143,7 @@ def encode_png(rgb: np.ndarray) -> bytes:
         return buffer.getvalue()
     height, width = pixels.shape[:2]
     rows = pixels.reshape(height, width * channels)
-    band = max(1, _PNG_BAND_BYTES // rows.shape[1])
+    band = _band_rows(height, rows.shape[1], _PNG_POOL.workers)
     tops = range(0, height, band)
     last = tops[-1]
     pieces = list(_PNG_POOL.map(lambda top: _deflate_band(rows, top, band, top == last), tops)) if len(tops) > 1 \
@@ -162,7 +163,16 @@ _PNG_BAND_BYTES = 1 << 20
 _PNG_UP_FILTER = 2
 _PNG_DEFLATE_LEVEL = 2
 _ZLIB_HEADER = b"\x78\x5e"  # deflate, 32 KiB window, "fast" level
-_PNG_POOL = ForkSafePool(max(1, min(4, os.cpu_count() or 1)), "png")  # zlib releases the GIL
+_PNG_POOL = ForkSafePool(max(1, min(4, os.cpu_count() or 1)), "png")  # ISA-L releases the GIL
+
+
+def _band_rows(height: int, row_bytes: int, workers: int) -> int:
+    """Rows per band: bands of at most about _PNG_BAND_BYTES, as many as a multiple of the workers and of
+    equal size, since one short band left over would be deflated while the other workers wait."""
+    bands = max(1, -(-height * row_bytes // _PNG_BAND_BYTES))
+    if bands > 1:
+        bands = -(-bands // workers) * workers
+    return max(1, -(-height // bands))
 
 
 def _deflate_band(rows: np.ndarray, top: int, band: int, last: bool) -> tuple[bytes, int, int]:
@@ -176,9 +186,9 @@ def _deflate_band(rows: np.ndarray, top: int, band: int, last: bool) -> tuple[by
     previous = rows[top - 1 : top] if top else np.zeros((1, chunk.shape[1]), np.uint8)
     np.subtract(chunk[:1], previous, out=filtered[:1, 1:])
     np.subtract(chunk[1:], chunk[:-1], out=filtered[1:, 1:])
-    compressor = zlib_ng.compressobj(_PNG_DEFLATE_LEVEL, zlib_ng.DEFLATED, -15, 9)
-    data = compressor.compress(filtered) + compressor.flush(zlib_ng.Z_FINISH if last else zlib_ng.Z_SYNC_FLUSH)
-    return data, zlib_ng.adler32(filtered), filtered.size
+    compressor = isal_zlib.compressobj(_PNG_DEFLATE_LEVEL, isal_zlib.DEFLATED, -15, 9)
+    data = compressor.compress(filtered) + compressor.flush(isal_zlib.Z_FINISH if last else isal_zlib.Z_SYNC_FLUSH)
+    return data, isal_zlib.adler32(filtered), filtered.size
 
 
 def _adler32_combine(first: int, second: int, second_length: int) -> int:
@@ -193,7 +203,7 @@ def _adler32_combine(first: int, second: int, second_length: int) -> int:
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", isal_zlib.crc32(data, isal_zlib.crc32(kind)))
 
 
 def png_image(rgb: np.ndarray) -> EncodedImage:

@@ -4,6 +4,7 @@ pixels, and that a corrupt file of any kind raises UnreadableImageError and noth
 from __future__ import annotations
 
 import base64
+import io
 import json
 import random
 import warnings
@@ -22,7 +23,9 @@ from bot.replay import ReplayServer, Snapshot
 from bot.settings import DownloadSettings
 from colorbot.pipeline import colorize_pending
 from colorizer.client import ModelIdentity
-from colorizer.images import RefusedImageError, UnreadableImageError, decode, examine, read_image
+from colorizer.images import (
+    _PNG_BAND_BYTES, RefusedImageError, UnreadableImageError, _band_rows, decode, encode_png, examine, read_image,
+)
 from colorizer.serve import ModelServer, ServeSettings
 from db import Colorization, Image, ImageRole, Post, PostImage, PostState
 from db.store import advance_post, store_image
@@ -259,3 +262,29 @@ def test_a_mutated_file_decodes_or_raises_unreadable_image_error(seed, mutation)
         except UnreadableImageError:
             return
     assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
+
+
+# -- the one PNG encoder ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5), (64, 96, 2), (768, 1024, 3), (1500, 1501, 4), (3001, 17, 3)])
+def test_encode_png_is_lossless_in_one_band_or_many(shape):
+    # Smooth rows with noise, as a photo's: the Up filter's differences straddle 0 and wrap around.
+    rng = np.random.default_rng(sum(shape))
+    pixels = (np.cumsum(rng.integers(-3, 4, shape), axis=0) + rng.integers(0, 256, shape[1:])).astype(np.uint8)
+    decoded = np.asarray(PIL.Image.open(io.BytesIO(encode_png(pixels))))
+    assert decoded.shape == pixels.shape and (decoded == pixels).all()
+
+
+@pytest.mark.parametrize("height, row_bytes, workers, bands", [
+    (768, 3072, 2, 4),  # 2.3 MiB: three bands of 1 MiB would leave one worker idle for the third
+    (3000, 12000, 2, 36),
+    (3000, 12000, 4, 36),
+    (3000, 12000, 3, 36),
+    (224, 672, 2, 1),  # under a band: one stream, no pool
+    (1, 3, 4, 1),
+])
+def test_png_bands_are_equal_and_a_multiple_of_the_workers(height, row_bytes, workers, bands):
+    rows = _band_rows(height, row_bytes, workers)
+    assert -(-height // rows) == bands
+    assert rows * row_bytes <= _PNG_BAND_BYTES * 1.01 or bands == 1

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from colorbot.cli import cli
 from colorizer import chroma_bins
 from colorizer.client import LocalColorizer
-from colorizer.export import MODEL_INFO, WEIGHTS_FILE
+from colorizer.export import MODEL_INFO, WEIGHTS_FILE, ExportedModel
 from colorizer.model import ModelConfig, build_model, finetune_variables, uv_model
 from colorizer.train import TrainConfig, load_run, train
 from tests.factories import write_synthetic_folder
@@ -48,6 +48,22 @@ def test_the_shipped_default_models_weights_load_into_the_rebuilt_network():
     assert model.get_layer("head2_conv").kernel.shape == (3, 3, info["config"]["head_width"], 2)
     assert info["config"]["head_width"] == 16 and info["config"]["expanded_taps"]
 
+
+
+def test_the_shipped_onnx_network_gives_the_shipped_savedmodels_and_the_rebuilt_networks_chroma():
+    # The ONNX network is exported again whenever the model code is made cheaper to run (the gray input
+    # is broadcast, not copied per channel); the SavedModel beside it is the reference it must still match.
+    folder = REPO / "colorizer" / "default_model"
+    shipped = ExportedModel(folder)
+    assert shipped.runtime == "onnxruntime"
+    y = np.random.default_rng(7).random((2, 224, 224, 1), np.float32)
+    by_onnx = shipped.colorizer.predict_uv(y)
+    np.testing.assert_allclose(by_onnx, shipped.saved.signatures["predict_uv"](y=tf.constant(y))["uv"].numpy(),
+                               atol=1e-5)
+    model = build_model(ModelConfig.from_dict({**shipped.info.config, "weights": None}))
+    model.load_weights(folder / WEIGHTS_FILE)
+    np.testing.assert_allclose(by_onnx, model.predict(y, verbose=0) * shipped.info.chroma_scale, atol=1e-5)
+    assert np.abs(by_onnx - by_onnx.mean()).max() > 1e-2  # a network that ignored its input would show
 
 def test_decoder_widths_are_set_independently_of_the_taps():
     model = build_model(ModelConfig(**TINY, decoder_widths=[12, 20, 24], head_width=10))
