@@ -8,17 +8,17 @@ are totals over all photos, in one run, so the speeds are comparable with each o
 
 Without a folder, scikit-image's sample photos are used (a few, so a rough figure).
 
-Measured 2026-12-03 on the idle 2-core machine, 40 photos (20 of BSDS500 at 481x321, 20 old black-and-white
-photos of 0.3-12 MP), default model:
+Measured 2026-12-03 on the 2-core machine, 33 photos (20 of BSDS500 at 481x321 and 13 old black-and-white
+photos of 0.4-1.2 MP; 38 MB of filtered rows), default model:
 
     deflate         output / raw   MB/s of raw
-    zlib-ng 1          0.596          218
-    zlib-ng 2          0.434          117
-    isal 1             0.440          372
-    isal 2             0.438          350     <- colorizer/images.py
-    isal 3             0.436          206
+    zlib-ng 1          0.709          157
+    zlib-ng 2          0.539           89     (what colorizer/images.py used before)
+    isal 1             0.560          304
+    isal 2             0.551          295     <- colorizer/images.py
+    isal 3             0.548          192
 
-ISA-L's level 2 writes files 1% larger than zlib-ng's level 2 at three times the speed.
+ISA-L's level 2 writes files 2% larger than zlib-ng's level 2 at 3.3 times the speed.
 """
 
 from __future__ import annotations

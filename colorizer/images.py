@@ -131,7 +131,7 @@ def examine(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> EncodedImag
 def encode_png(rgb: np.ndarray) -> bytes:
     """Lossless PNG, written for speed: every row Up-filtered, deflated by ISA-L at level 2, equal bands of
     rows in parallel (as pigz does), since Pillow's adaptive filtering and one zlib stream take about a
-    second at 12 MP. ISA-L's level 2 is three times as fast as zlib-ng's level 2, its files 1-2% larger
+    second at 12 MP. ISA-L's level 2 is 3.3 times as fast as zlib-ng's level 2, its files 2% larger
     (benchmarks/png.py); zlib-ng's level 1 is slower still and its files 30% larger, and colorizations are
     kept for ever.
     Any uint8 gray, gray+alpha, RGB or RGBA array; others go through Pillow."""
