@@ -32,15 +32,6 @@ import numpy as np
 CANDIDATES = [("zlib-ng", 1), ("zlib-ng", 2), ("isal", 1), ("isal", 2), ("isal", 3)]
 
 
-def up_filtered(rgb: np.ndarray) -> np.ndarray:
-    rows = rgb.reshape(rgb.shape[0], -1)
-    filtered = np.empty((rows.shape[0], rows.shape[1] + 1), np.uint8)
-    filtered[:, 0] = 2
-    filtered[0, 1:] = rows[0]
-    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
-    return filtered
-
-
 def deflate(library: str, level: int, data: np.ndarray) -> bytes:
     if library == "isal":
         from isal import isal_zlib as module
@@ -56,12 +47,12 @@ def photos(folder: str | None, limit: int):
     if folder is None:
         import skimage.data
 
-        for name in ("astronaut", "coffee", "chelsea", "rocket", "camera"):
-            yield name, np.asarray(getattr(skimage.data, name)())
+        for name in ("astronaut", "coffee", "chelsea", "rocket"):  # colour photos: Colorizer takes RGB
+            yield np.asarray(getattr(skimage.data, name)())
         return
     paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
     for path in paths[:limit]:
-        yield path.name, decode(str(path))
+        yield decode(str(path))
 
 
 def main() -> None:
@@ -72,14 +63,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from colorizer.export import ExportedModel
+    from colorizer.images import up_filtered
 
     model = ExportedModel(args.model)
     raw = 0
     sizes = dict.fromkeys(CANDIDATES, 0)
     seconds = dict.fromkeys(CANDIDATES, 0.0)
     count = 0
-    for _, rgb in photos(args.folder, args.limit):
-        filtered = up_filtered(model.colorize([rgb])[0])
+    for rgb in photos(args.folder, args.limit):
+        colorized = model.colorize([rgb])[0]
+        filtered = up_filtered(colorized.reshape(colorized.shape[0], -1))
         raw += filtered.size
         count += 1
         for library, level in CANDIDATES:

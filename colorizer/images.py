@@ -175,17 +175,24 @@ def _band_rows(height: int, row_bytes: int, workers: int) -> int:
     return max(1, -(-height // bands))
 
 
-def _deflate_band(rows: np.ndarray, top: int, band: int, last: bool) -> tuple[bytes, int, int]:
-    """Rows top..top+band Up-filtered and raw-deflated: (deflate bytes, their Adler-32, filtered length).
-
-    A band that is not the last ends with a sync flush, so the bands' outputs concatenate into
-    one valid deflate stream."""
-    chunk = rows[top : top + band]
+def up_filtered(rows: np.ndarray, top: int = 0, band: int | None = None) -> np.ndarray:
+    """Rows top..top+band of (height, bytes per row) pixels as PNG scanlines: each row's Up filter byte,
+    then its difference from the row above (the row above the first is zeros)."""
+    chunk = rows[top : None if band is None else top + band]
     filtered = np.empty((chunk.shape[0], chunk.shape[1] + 1), np.uint8)
     filtered[:, 0] = _PNG_UP_FILTER
     previous = rows[top - 1 : top] if top else np.zeros((1, chunk.shape[1]), np.uint8)
     np.subtract(chunk[:1], previous, out=filtered[:1, 1:])
     np.subtract(chunk[1:], chunk[:-1], out=filtered[1:, 1:])
+    return filtered
+
+
+def _deflate_band(rows: np.ndarray, top: int, band: int, last: bool) -> tuple[bytes, int, int]:
+    """Rows top..top+band Up-filtered and raw-deflated: (deflate bytes, their Adler-32, filtered length).
+
+    A band that is not the last ends with a sync flush, so the bands' outputs concatenate into
+    one valid deflate stream."""
+    filtered = up_filtered(rows, top, band)
     compressor = isal_zlib.compressobj(_PNG_DEFLATE_LEVEL, isal_zlib.DEFLATED, -15, 9)
     data = compressor.compress(filtered) + compressor.flush(isal_zlib.Z_FINISH if last else isal_zlib.Z_SYNC_FLUSH)
     return data, isal_zlib.adler32(filtered), filtered.size

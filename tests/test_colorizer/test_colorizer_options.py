@@ -49,7 +49,6 @@ def test_the_shipped_default_models_weights_load_into_the_rebuilt_network():
     assert info["config"]["head_width"] == 16 and info["config"]["expanded_taps"]
 
 
-
 def test_the_shipped_onnx_network_gives_the_shipped_savedmodels_and_the_rebuilt_networks_chroma():
     # The ONNX network is exported again whenever the model code is made cheaper to run (the gray input
     # is broadcast, not copied per channel); the SavedModel beside it is the reference it must still match.
@@ -64,6 +63,7 @@ def test_the_shipped_onnx_network_gives_the_shipped_savedmodels_and_the_rebuilt_
     model.load_weights(folder / WEIGHTS_FILE)
     np.testing.assert_allclose(by_onnx, model.predict(y, verbose=0) * shipped.info.chroma_scale, atol=1e-5)
     assert np.abs(by_onnx - by_onnx.mean()).max() > 1e-2  # a network that ignored its input would show
+
 
 def test_decoder_widths_are_set_independently_of_the_taps():
     model = build_model(ModelConfig(**TINY, decoder_widths=[12, 20, 24], head_width=10))
