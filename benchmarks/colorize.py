@@ -13,6 +13,7 @@ under the same load.
 
     python benchmarks/colorize.py [--backbone vgg16|resnet50|efficientnet_lite0] [--images 8]
     python benchmarks/colorize.py --model colorizer/default_model
+    python benchmarks/colorize.py --model colorizer/default_model --steps   # each step alone, at 1024x768
 
 Each child sets glibc's allocator as colorbot's processes do (colorbot/allocator.py); ``--glibc-defaults``
 leaves it alone. Since issue 19's last round the network runs in ONNX Runtime (colorizer/export.py), the
@@ -43,9 +44,10 @@ took 27-32 ms, the ONNX one 7.3-8.8):
     4000x3000   305-353 ms 10.4-12.5x  (target 25x)  2902-2978 ms
     peak RSS at 12 MP: 1,129 MiB (target 1.8 GB)
 
-At 1024x768 the steps, timed alone that morning: JPEG decode 3.5-4 ms, luminance and its 224 copy 2.3, the
-network 16 (21 before the broadcast, in the same session), recombination 6 (the guided fit 1.1 of it, 1.6
-before), PNG 4.3 (11.3 with zlib-ng level 2 in unequal bands).
+``--steps`` at 1024x768, two runs that afternoon (the machine still slow): JPEG decode 4.0-4.8 ms, luminance and
+its network copy 3.4, the network 18.6-23.2, recombination 6.4-8.1, PNG 4.8-5.5. Before these changes, one-off
+profiling that morning (not this script) gave the network 21 ms against 16 after the broadcast, PNG 11.3 against
+4.3 (benchmarks/png.py holds the deflate comparison itself) and the guided fit 1.6 ms against 1.1.
 
 Earlier figures. Other runs of the same code that session: 1024x768 38-43 ms (2.26-2.46x), 4000x3000 262-288 ms (14.8-16.7x).
 At 1024x768 the path is: JPEG decode 3.5 ms, luminance and its 224 copy 1.5, the network 11-14 (TensorFlow
@@ -119,6 +121,41 @@ def graph_path_seconds(model, path: Path, folder: Path) -> float:
     return time.perf_counter() - started
 
 
+def step_milliseconds(model_dir: str, width: int, height: int, repeats: int = 30) -> dict[str, float]:
+    """Each step of the colorize path timed alone on one photo, in milliseconds (mean of ``repeats``)."""
+    import numpy as np
+    import PIL.Image
+    import skimage.data
+
+    from colorizer.export import ExportedModel
+    from colorizer.inference import encode_png, finish, full_luminance, load_rgb, shrink_luminance
+
+    path = Path(tempfile.mkdtemp()) / "photo.jpg"
+    PIL.Image.fromarray(skimage.data.astronaut()).resize((width, height), PIL.Image.Resampling.BICUBIC).save(
+        path, quality=90)
+    colorizer = ExportedModel(model_dir).colorizer
+    rgb = load_rgb(str(path))
+    y255 = full_luminance(rgb)
+    y_small = shrink_luminance(y255, (colorizer.size, colorizer.size))
+    uv = np.asarray(colorizer.predict_uv(y_small[None, ..., None]), np.float32)[0]
+    colorized = finish(y255, y_small, uv, colorizer.upsampling)
+    steps = {
+        "JPEG decode": lambda: load_rgb(str(path)),
+        "luminance and its network copy": lambda: shrink_luminance(full_luminance(rgb), (colorizer.size,) * 2),
+        "network": lambda: colorizer.predict_uv(y_small[None, ..., None]),
+        "recombination": lambda: finish(y255, y_small, uv, colorizer.upsampling),
+        "PNG": lambda: encode_png(colorized),
+    }
+    timings = {}
+    for name, step in steps.items():
+        step()
+        started = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        timings[name] = (time.perf_counter() - started) / repeats * 1000
+    return timings
+
+
 def bare_backbone_seconds(config, repeats: int = 10, runtime: str = "tensorflow") -> float:
     """One forward pass of the encoder alone (the taps model inside the colorizer) at 224x224, in
     TensorFlow (the yardstick of issue 19's targets) or in ONNX Runtime (which colorize now uses)."""
@@ -167,8 +204,16 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8, help="photos per size (4000x3000 uses half)")
     parser.add_argument("--glibc-defaults", action="store_true",
                         help="leave glibc's allocator as it is, not as colorbot's processes set it")
+    parser.add_argument("--steps", action="store_true",
+                        help="only time each step of the path alone at 1024x768 (needs --model)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.steps:
+        if not args.model:
+            parser.error("--steps needs --model")
+        for name, milliseconds in step_milliseconds(args.model, 1024, 768).items():
+            print(f"{name:>32}: {milliseconds:5.1f} ms")
+        return
     if args.child:
         model_dir, width, height, count = args.child
         child(model_dir, int(width), int(height), int(count), args.glibc_defaults)
