@@ -3,7 +3,14 @@
 The pair is synthetic: scikit-image's astronaut upscaled to the size, its gray copy as the
 original, and the colour photo rotated 2°, scaled 1.1× and cropped as the human colorization.
 The metrics time includes bringing a pair above 2 MP down to its measuring copies.
-Run: ``.venv/bin/python benchmarks/evaluate.py [--repeat N] [--glibc-defaults]``.
+Run: ``.venv/bin/python benchmarks/evaluate.py [--repeat N] [--glibc-defaults] [--against REF [--rounds N]]``.
+
+``--against REF`` times the evaluate step as commit REF had it too, in the same run: REF is checked
+out in a temporary git worktree and its own copy of this script is run there, in a process of its
+own, alternately with this checkout's (also in a process of its own), ``--rounds`` times. It gives
+each size's speed-up within the run, beside the speed-up issue 19's targets ask of its before figures.
+On this shared machine the same code's time moves by 2x from one day to the next, so a ratio within
+one run is the figure that can be compared across days.
 
 Measured on the shared 2-core development machine: before the 2 MP cap and the shared float32
 conversions, 2.4 s per pair at 1 MP and 30.9 s at 12 MP (metrics 29.1 s); after, 1.1 s and 2.6 s
@@ -57,7 +64,14 @@ the usual copies and gives exactly what it gave.
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -74,6 +88,10 @@ WITHOUT_ECC_START = EvalSettings(ecc_start_max_side=EvalSettings().feature_max_s
 SIZES = {"1 MP": (1000, 1000), "12 MP": (4000, 3000)}
 TARGETS = {"1 MP": 0.3, "12 MP": 0.8}
 """Issue 19's limits, seconds per pair (the sum of the medians of alignment and of the metrics)."""
+ISSUE_BEFORE = {"1 MP": 0.67, "12 MP": 1.45}
+"""Issue 19's before figures (2026-12-01, commit 86c125f), seconds per pair: its targets ask this over TARGETS."""
+REPOSITORY = Path(__file__).resolve().parents[1]
+PER_PAIR = re.compile(r"(\d+ MP) \([^)]*\):\s+([\d.]+) s per pair")
 
 
 def make_pair(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,12 +129,53 @@ def seconds_per_pair(
     return tuple(float(np.median(column)) for column in zip(*samples))
 
 
+def seconds_per_size(script: Path, tree: Path, repeat: int) -> dict[str, float]:
+    """Seconds per pair of each size, as ``script`` run on the code of ``tree`` in a process of its own prints them."""
+    environment = {**os.environ, "PYTHONPATH": str(tree)}
+    printed = subprocess.run([sys.executable, str(script), "--repeat", str(repeat)], cwd=tree, env=environment,
+                             check=True, capture_output=True, text=True).stdout
+    figures = {label: float(seconds) for label, seconds in PER_PAIR.findall(printed)}
+    if set(figures) != set(SIZES):
+        raise RuntimeError(f"{script} printed no figure for every size:\n{printed}")
+    return figures
+
+
+def compare_against(ref: str, repeat: int, rounds: int) -> None:
+    """This checkout's evaluate step against commit ``ref``'s, alternately in one run."""
+    with tempfile.TemporaryDirectory() as temporary:
+        before_tree = Path(temporary) / "before"
+        subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "add", "--detach", "--quiet", str(before_tree), ref],
+                       check=True)
+        try:
+            samples: dict[str, list[tuple[float, float]]] = {label: [] for label in SIZES}
+            for round_number in range(1, rounds + 1):
+                before = seconds_per_size(before_tree / "benchmarks" / "evaluate.py", before_tree, repeat)
+                after = seconds_per_size(Path(__file__).resolve(), REPOSITORY, repeat)
+                for label in SIZES:
+                    samples[label].append((before[label], after[label]))
+                    print(f"round {round_number} {label:>6}: {ref} {before[label]:.3f} s, this checkout "
+                          f"{after[label]:.3f} s per pair ({before[label] / after[label]:.2f}x)", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(before_tree)], check=True)
+    for label, pairs in samples.items():
+        before, after = (statistics.median(column) for column in zip(*pairs))
+        asked = ISSUE_BEFORE[label] / TARGETS[label]
+        print(f"{label:>6}: median {before:.3f} s -> {after:.3f} s per pair, {before / after:.2f}x "
+              f"(issue 19's target, {ISSUE_BEFORE[label]} -> {TARGETS[label]} s, is {asked:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--glibc-defaults", action="store_true",
                         help="leave glibc's allocator as it is, not as colorbot's processes set it")
+    parser.add_argument("--against", metavar="REF",
+                        help="also time commit REF's evaluate step, alternately with this checkout's, and give the speed-ups")
+    parser.add_argument("--rounds", type=int, default=2, help="alternations with --against")
     args = parser.parse_args()
+    if args.against:
+        compare_against(args.against, args.repeat, args.rounds)
+        return
     if not args.glibc_defaults:
         keep_freed_memory()
     for label, (width, height) in SIZES.items():
