@@ -49,6 +49,18 @@ its network copy 3.4, the network 18.6-23.2, recombination 6.4-8.1, PNG 4.8-5.5.
 profiling that morning (not this script) gave the network 21 ms against 16 after the broadcast, PNG 11.3 against
 4.3 (benchmarks/png.py holds the deflate comparison itself) and the guided fit 1.6 ms against 1.1.
 
+Then (2026-12-03, a fresh machine whose TensorFlow encoder took 16-30 ms): the network's ONNX Runtime threads spin
+between its operators and stop when a run returns (colorizer/export.py, ``network_session_options``). Parked
+between operators they woke for each one, and a 1024x768 photo took 42-73 ms over seven runs (59, 42, 42, 61, 73,
+42, 42: 1.95-2.95x, three of them over the 2.5x target); spinning, 34-45 ms over six runs (45, 42, 37, 34, 37,
+39), four alternated with four of the seven. The last two runs, of this commit:
+
+    size        after (x TF encoder)           path before in the same child
+    224x224      22 ms      0.85-1.02x               50-59 ms
+    1024x768     37-39 ms   1.50-1.73x (target 2.5x) 154-162 ms
+    4000x3000   225-240 ms  8.6-11.1x  (target 25x)  2598-2926 ms
+    peak RSS at 12 MP: 1,128-1,135 MiB (target 1.8 GB)
+
 Earlier figures. Other runs of the same code that session: 1024x768 38-43 ms (2.26-2.46x), 4000x3000 262-288 ms (14.8-16.7x).
 At 1024x768 the path is: JPEG decode 3.5 ms, luminance and its 224 copy 1.5, the network 11-14 (TensorFlow
 22-26), recombination 5.6 (NumPy 18), PNG 9 (zlib 13).
@@ -189,10 +201,10 @@ def onnx_session(forward, shape):
 
     tf2onnx.logging.set_level(logging.ERROR)
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=[tf.TensorSpec(shape, tf.float32, name="x")])
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = min(4, os.cpu_count() or 1)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = onnxruntime.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    from colorizer.export import network_session_options
+
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), network_session_options(),
+                                           providers=["CPUExecutionProvider"])
     return lambda x: session.run(None, {"x": x})[0]
 
 
