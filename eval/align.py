@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from eval.concurrency import side_by_side, single_threaded_blas, single_threaded_opencv
+from eval.ecc import EccError, find_transform_ecc
 from eval.settings import EvalSettings
 
 METHOD_FEATURES = "sift+ransac"
@@ -286,7 +287,8 @@ def _apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def _refine_ecc(original: np.ndarray, colorization: np.ndarray, transform: np.ndarray) -> np.ndarray | None:
-    """ECC's affine refinement of ``transform`` (colorization → original), or None if it fails.
+    """ECC's affine refinement of ``transform`` (colorization → original), or None if it fails
+    (``eval.ecc``: OpenCV's findTransformECC, computed in fewer passes).
 
     ECC's warp maps template (original) coordinates into the input (colorization), the inverse
     of ours. The template is the original cropped to the colorization's footprint: pixels outside
@@ -294,12 +296,10 @@ def _refine_ecc(original: np.ndarray, colorization: np.ndarray, transform: np.nd
     """
     x0, y0, x1, y1 = _footprint_box(transform, colorization.shape, original.shape)
     warp = cv2.invertAffineTransform(_shifted(transform, -x0, -y0)).astype(np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
     try:
-        _, warp = cv2.findTransformECC(
-            np.ascontiguousarray(original[y0:y1, x0:x1]), colorization, warp, cv2.MOTION_AFFINE, criteria, None, 5
-        )
-    except cv2.error:
+        warp = find_transform_ecc(np.ascontiguousarray(original[y0:y1, x0:x1]), colorization, warp,
+                                  max_iterations=50, epsilon=1e-5)
+    except EccError:
         return None
     return _shifted(cv2.invertAffineTransform(warp).astype(np.float64), x0, y0)
 

@@ -28,7 +28,7 @@ class EvalSettings(BaseModel):
     )
     lowe_ratio: float = Field(0.75, gt=0, lt=1, description="SIFT match ratio test")
     ransac_threshold_px: float = Field(3.0, gt=0, description="RANSAC inlier distance, matching-copy pixels")
-    refine_ecc: bool = Field(True, description="refine the feature estimate with ECC (OpenCV findTransformECC)")
+    refine_ecc: bool = Field(True, description="refine the feature estimate with ECC (OpenCV findTransformECC's, as eval.ecc computes it)")
     min_inliers: int = Field(20, ge=3)
     min_inlier_ratio: float = Field(0.3, ge=0, le=1)
     max_median_residual_px: float = Field(1.5, gt=0, description="matching-copy pixels")
