@@ -349,9 +349,22 @@ def masked_ssim(machine: np.ndarray, human: np.ndarray, valid: np.ndarray) -> fl
 def auc_of_ab_errors(ab_errors: np.ndarray) -> float:
     """Zhang et al.'s AuC: the share of pixels with ab error ≤ t, integrated over t = 0…150, / 150."""
     thresholds = np.arange(AUC_MAX_THRESHOLD + 1)
-    sorted_errors = np.sort(ab_errors)
-    within = np.searchsorted(sorted_errors, thresholds, side="right") / len(sorted_errors)
+    # An error is within an integer threshold exactly when its ceiling is, so counting the ceilings
+    # gives the counts that searchsorted over the sorted errors gives, without the sort (26 of a 1 MP
+    # pair's 90 ms of measuring). Errors past the last threshold, and NaN, are within none.
+    errors = np.ravel(ab_errors)
+    within = np.cumsum(_ceiling_counts(errors, AUC_MAX_THRESHOLD)) / len(errors)
     return float(np.trapezoid(within, thresholds) / AUC_MAX_THRESHOLD)
+
+
+@compiled()
+def _ceiling_counts(values, last):
+    """How many ``values`` have each ceiling 0…``last`` (below 0 counted at 0; above ``last`` and NaN not at all)."""
+    counts = np.zeros(last + 1, np.int64)
+    for value in values:
+        if value <= last:
+            counts[max(math.ceil(value), 0)] += 1
+    return counts
 
 
 def _srgb_to_linear() -> np.ndarray:

@@ -204,6 +204,23 @@ def test_auc_of_a_constant_error_between_thresholds():
     assert auc_of_ab_errors(np.full(5, 30.5)) == pytest.approx(119.5 / 150)
 
 
+def auc_by_sorting(errors: np.ndarray) -> float:
+    """The AuC's definition as written: the share of errors at most each threshold, from the sorted errors."""
+    thresholds = np.arange(151)
+    within = np.searchsorted(np.sort(errors), thresholds, side="right") / len(errors)
+    return float(np.trapezoid(within, thresholds) / 150)
+
+
+@pytest.mark.parametrize("errors", [
+    np.random.default_rng(3).gamma(2.0, 12.0, 50_000).astype(np.float32),  # as ab errors come, float32
+    np.round(np.random.default_rng(4).uniform(0, 160, 5_000)),  # on the thresholds themselves
+    np.nextafter(np.arange(151, dtype=np.float32), np.float32(200)),  # a float32 step past each
+    np.array([0.0, -0.0, -2.5, 150.0, 150.00001, 1e9, np.inf, np.nan, 7.2], np.float32),
+])
+def test_auc_counts_what_the_sorted_errors_give(errors):
+    assert auc_of_ab_errors(errors) == auc_by_sorting(errors)
+
+
 def test_gray_baseline_against_astronaut_matches_published_figures():
     photo = skimage.data.astronaut()
     values = all_metrics(gray_copy(photo), photo, everywhere(photo))
