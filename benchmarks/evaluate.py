@@ -59,6 +59,25 @@ machine's speed drifting from run to run (the same code's 1 MP pair took 0.231-0
 The recorded figures (tests/test_eval_recorded.py) still hold: the 2400 px pair's ECC start is new and
 its figures stay within 1e-4, and the 600 px pair, whose ECC refinement is not kept, is found again on
 the usual copies and gives exactly what it gave.
+
+Then (2026-12-03, a fresh machine; idle, load average about 1): ECC computed by eval.ecc (OpenCV's
+affine findTransformECC in two compiled passes per iteration; the refined warp equals OpenCV's to the
+bit on both benchmark pairs), and the AuC from counts of the ab errors' ceilings instead of a sort (the
+same figure to the bit). Before them, the same day, six runs of ``--repeat 9`` gave 0.268-0.386 s
+at 1 MP (0.3 s met in two) and 0.556-0.827 s at 12 MP; with the new ECC but not the AuC, three gave
+0.309-0.315 s and 0.634-0.718 s. ECC alone, alternated in one run: 1 MP 70
+against 39 ms, 12 MP 195 against 87 ms; the AuC alone 26 against 2 ms. ``--against``, this script's
+own comparison (medians of the rounds):
+
+    change                          1 MP                         12 MP
+    ECC     (--against 89e1fff)     0.330 -> 0.292 s  1.13x      0.716 -> 0.617 s  1.16x   2 rounds
+    AuC     (--against da24175)     0.282 -> 0.264 s  1.07x      0.599 -> 0.595 s  1.01x   2 rounds
+    issue 19 (--against 86c125f)    0.920 -> 0.276 s  3.33x      2.210 -> 0.568 s  3.89x   3 rounds
+
+In the last, 1 MP took 0.255, 0.276 and 0.298 s after (0.84-0.95 s before) and 12 MP 0.561-0.626 s
+(1.86-2.29 s before); two more plain runs: 1 MP 0.281 and 0.275 s (alignment 0.17 s, metrics 0.11 s),
+12 MP 0.597 and 0.584 s. The issue's own before figures, 0.67 and 1.45 s, were measured on a faster
+day than this one: its targets ask 2.23x and 1.81x of them.
 """
 
 from __future__ import annotations
