@@ -42,6 +42,17 @@ Again later that day with OpenCV 5.0.0 (now pinned), idle, one run (database bui
     50,000 posts: report 11.35 s (database 23.6 s), gallery-data.js 9.0 MB, navigation -> rendered
     608 ms (0.70 s wall from goto), three sorts 68, 66 and 98 ms, 50 rows in the DOM
 
+Again 2026-12-03 on a fresh machine (idle, load average about 1), one run of ``nice -n 10
+.venv/bin/python benchmarks/report_scale.py --before fa2c3c4^`` (database built in 24.6 s):
+
+    report                  before (fa2c3c4^)   after
+    first                    26.90 s            23.78 s
+    unchanged rerun          42.13 s             2.58 s
+    after 50 new posts       41.18 s             2.19 s   (issue 19: <= 5 s)
+
+    50,000 posts: report 15.85 s (database 31.4 s), gallery-data.js 9.0 MB, navigation -> rendered
+    745 ms (0.98 s wall from goto), three sorts 117, 80 and 148 ms, 50 rows in the DOM
+
 The figures below are older runs under load, kept for the comparison they were made for.
 
 Measured 2026-12-02 (branch gallery19) on the 2-core machine under heavy load (load average 7-10:
