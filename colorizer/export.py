@@ -42,7 +42,6 @@ NETWORK_ONNX = "network.onnx"
 ONNX_OPSET = 17
 
 
-
 def network_session_options():
     """ONNX Runtime's options for the exported network: its threads spin between the network's
     operators, and stop the moment a run returns.
@@ -60,6 +59,7 @@ def network_session_options():
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     options.add_session_config_entry("session.force_spinning_stop", "1")
     return options
+
 
 class ExportedModelError(ValueError):
     """An export folder whose files do not match what its ``colorbot-model.json`` records."""
