@@ -3,12 +3,14 @@
 The pair is synthetic: scikit-image's astronaut upscaled to the size, its gray copy as the
 original, and the colour photo rotated 2°, scaled 1.1× and cropped as the human colorization.
 The metrics time includes bringing a pair above 2 MP down to its measuring copies.
-Run: ``.venv/bin/python benchmarks/evaluate.py [--repeat N] [--glibc-defaults] [--against REF [--rounds N]]``.
+Run: ``.venv/bin/python benchmarks/evaluate.py [--repeat N] [--glibc-defaults] [--against REF [--rounds N] | --steps]``.
 
 ``--against REF`` times the evaluate step as commit REF had it too, in the same run: REF is checked
 out in a temporary git worktree and its own copy of this script is run there, in a process of its
 own, alternately with this checkout's (also in a process of its own), ``--rounds`` times. It gives
 each size's speed-up within the run, beside the speed-up issue 19's targets ask of its before figures.
+``--steps`` times two steps alone, each both ways alternately on the pair's own inputs: ECC as OpenCV
+computes it and as eval.ecc does, and the AuC by sorting the ab errors and by counting them.
 On this shared machine the same code's time moves by 2x from one day to the next, so a ratio within
 one run is the figure that can be compared across days.
 
@@ -65,8 +67,9 @@ affine findTransformECC in two compiled passes per iteration; the refined warp e
 bit on both benchmark pairs), and the AuC from counts of the ab errors' ceilings instead of a sort (the
 same figure to the bit). Before them, the same day, six runs of ``--repeat 9`` gave 0.268-0.386 s
 at 1 MP (0.3 s met in two) and 0.556-0.827 s at 12 MP; with the new ECC but not the AuC, three gave
-0.309-0.315 s and 0.634-0.718 s. ECC alone, alternated in one run: 1 MP 70
-against 39 ms, 12 MP 195 against 87 ms; the AuC alone 26 against 2 ms. ``--against``, this script's
+0.309-0.315 s and 0.634-0.718 s. ``--steps``, one run: ECC 75.7 against
+41.9 ms at 1 MP and 171.2 against 70.8 ms at 12 MP (the warps equal), the AuC 23.0 against 2.3 ms and
+46.0 against 3.9 ms (equal). ``--against``, this script's
 own comparison (medians of the rounds):
 
     change                          1 MP                         12 MP
@@ -97,8 +100,10 @@ import numpy as np
 import skimage.data
 
 from colorbot.allocator import keep_freed_memory
+import eval.align as align_module
 from eval.align import align
-from eval.metrics import all_metrics
+from eval.ecc import find_transform_ecc
+from eval.metrics import AUC_MAX_THRESHOLD, all_metrics, auc_of_ab_errors, prepare_reference, rgb_to_lab
 from eval.settings import EvalSettings
 
 WITHOUT_ECC_START = EvalSettings(ecc_start_max_side=EvalSettings().feature_max_side)
@@ -148,6 +153,62 @@ def seconds_per_pair(
     return tuple(float(np.median(column)) for column in zip(*samples))
 
 
+def ecc_inputs(original: np.ndarray, human: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The template, image and start warp that ``align`` hands ECC for the pair (its matching copies)."""
+    settings = EvalSettings()
+    original_small, _ = align_module._shrink(align_module.luminance_u8(original), settings.match_max_side)
+    human_small, _ = align_module._shrink(align_module.luminance_u8(human), settings.match_max_side)
+    _, transform = align_module._register(original_small, human_small, settings.ecc_start_max_side,
+                                          settings.model_copy(update={"refine_ecc": False}))
+    x0, y0, x1, y1 = align_module._footprint_box(transform, human_small.shape, original_small.shape)
+    start = cv2.invertAffineTransform(align_module._shifted(transform, -x0, -y0)).astype(np.float32)
+    return np.ascontiguousarray(original_small[y0:y1, x0:x1]), human_small, start
+
+
+def auc_by_sorting(errors: np.ndarray) -> float:
+    """The AuC as eval.metrics computed it before issue 19: from the sorted errors."""
+    thresholds = np.arange(AUC_MAX_THRESHOLD + 1)
+    within = np.searchsorted(np.sort(errors), thresholds, side="right") / len(errors)
+    return float(np.trapezoid(within, thresholds) / AUC_MAX_THRESHOLD)
+
+
+def time_steps(repeat: int) -> None:
+    """ECC as OpenCV computes it against eval.ecc, and the AuC by sorting against by counting, alternately."""
+    for label, (width, height) in SIZES.items():
+        time_steps_of_pair(label, *make_pair(width, height), repeat)
+
+
+def time_steps_of_pair(label: str, original: np.ndarray, human: np.ndarray, machine: np.ndarray, repeat: int) -> None:
+    """The two ways of each step on the inputs the evaluate step gives it: ECC on the pair's matching copies,
+    the AuC on the ab errors of its measured pixels (of the measuring copies above 2 MP)."""
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
+    template, image, start = ecc_inputs(original, human)
+    result = align(original, human)
+    reference = prepare_reference(result.warped, result.valid)
+    machine_lab = rgb_to_lab(reference.measuring_copy(machine).reshape(-1, 3)[reference.indices])
+    ab_errors = np.hypot(machine_lab[:, 1] - reference.lab[1], machine_lab[:, 2] - reference.lab[2])
+    steps = {
+        "ECC, OpenCV": lambda: cv2.findTransformECC(template, image, start.copy(), cv2.MOTION_AFFINE,
+                                                    criteria, None, 5)[1],
+        "ECC, eval.ecc": lambda: find_transform_ecc(template, image, start),
+        "AuC, sorting": lambda: auc_by_sorting(ab_errors),
+        "AuC, eval.metrics": lambda: auc_of_ab_errors(ab_errors),
+    }
+    results = {name: step() for name, step in steps.items()}  # and numba's compiling, before timing
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeat):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            step()
+            samples[name].append(time.perf_counter() - started)
+    ms = {name: 1000 * statistics.median(times) for name, times in samples.items()}
+    ecc_difference = float(np.abs(results["ECC, OpenCV"] - results["ECC, eval.ecc"]).max())
+    print(f"{label:>6}: ECC on a {template.shape[1]}x{template.shape[0]} template: OpenCV {ms['ECC, OpenCV']:.1f} ms, "
+          f"eval.ecc {ms['ECC, eval.ecc']:.1f} ms ({ms['ECC, OpenCV'] / ms['ECC, eval.ecc']:.2f}x; warps differ by "
+          f"at most {ecc_difference:.2g}); AuC of {len(ab_errors)} errors: sorting {ms['AuC, sorting']:.1f} ms, "
+          f"counting {ms['AuC, eval.metrics']:.1f} ms (equal: {results['AuC, sorting'] == results['AuC, eval.metrics']})")
+
+
 def seconds_per_size(script: Path, tree: Path, repeat: int) -> dict[str, float]:
     """Seconds per pair of each size, as ``script`` run on the code of ``tree`` in a process of its own prints them."""
     environment = {**os.environ, "PYTHONPATH": str(tree)}
@@ -191,12 +252,17 @@ def main() -> None:
     parser.add_argument("--against", metavar="REF",
                         help="also time commit REF's evaluate step, alternately with this checkout's, and give the speed-ups")
     parser.add_argument("--rounds", type=int, default=2, help="alternations with --against")
+    parser.add_argument("--steps", action="store_true",
+                        help="instead, time ECC (OpenCV's and eval.ecc's) and the AuC (sorting and counting) alone")
     args = parser.parse_args()
     if args.against:
         compare_against(args.against, args.repeat, args.rounds)
         return
     if not args.glibc_defaults:
         keep_freed_memory()
+    if args.steps:
+        time_steps(args.repeat)
+        return
     for label, (width, height) in SIZES.items():
         alignment, metrics, alignment_cpu, metrics_cpu, without_start = seconds_per_pair(
             *make_pair(width, height), args.repeat

@@ -8,8 +8,8 @@ after them is two compiled passes over the warped pixels that never store the Ja
 arithmetic is OpenCV's, step by step, except that sums are made in float64 in another order and the
 6×6 system is solved in float64: the refined transform agrees with OpenCV's to a float32 rounding
 (2.4e-7 at most in tests/test_eval_ecc.py, to the bit on benchmarks/evaluate.py's pairs), in less
-than half its time (alternated in one run: 70 against 39 ms on the 1 MP benchmark pair, 195 against 87 ms
-on the 12 MP one).
+than half its time (``benchmarks/evaluate.py --steps``: 76 against 42 ms on the 1 MP benchmark pair, 171
+against 71 ms on the 12 MP one).
 
 Only what ``eval.align`` uses is here: MOTION_AFFINE, no masks, a 5×5 Gaussian, OpenCV's
 stopping rule (at most ``max_iterations``, or until the correlation moves by less than ``epsilon``).
